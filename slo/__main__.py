@@ -1,0 +1,3 @@
+from slo.cli import main
+
+raise SystemExit(main())

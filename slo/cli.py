@@ -1,0 +1,72 @@
+"""The one `triton-slo` command: a thin dispatcher over subcommand modules.
+
+Each subcommand lives in its own module exposing ``HELP`` (one line), ``add_arguments(parser)``
+and ``run(args) -> int``; modules are imported lazily so `triton-slo validate` never pays for
+matplotlib or tritonclient.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+
+from slo import __version__
+from slo.errors import CheckFailed, UserError
+
+SUBCOMMANDS: dict[str, str] = {
+    "validate": "slo.commands.validate",
+    "generate": "slo.commands.generate",
+    "export": "exporters.cli",
+    "status": "slo.commands.status",
+    "canary": "slo.canary.cli",
+    "runbook": "runbooks.cli",
+    "snapshot": "dashboards.snapshot",
+}
+
+EXIT_INTERNAL = 70  # EX_SOFTWARE: a bug of ours, not bad input
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors as one line with exit 2 (its default code too)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="triton-slo", description="SLO operations for models served on NVIDIA Triton.")
+    parser.add_argument("--version", action="version", version=f"triton-slo {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    for name, module_name in SUBCOMMANDS.items():
+        module = importlib.import_module(module_name)
+        command = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        module.add_arguments(command)
+        command.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args._run(args) or 0)
+    except (UserError, CheckFailed) as exc:
+        print(f"triton-slo {args.command}: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # noqa: BLE001 - the promise is: never a traceback
+        if os.environ.get("TRITON_SLO_DEBUG"):
+            raise
+        print(
+            f"triton-slo {args.command}: internal error: {type(exc).__name__}: {exc} "
+            "(set TRITON_SLO_DEBUG=1 for the traceback)",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL

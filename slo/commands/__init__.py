@@ -1,0 +1,1 @@
+"""Subcommands of triton-slo, one module each."""

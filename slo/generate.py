@@ -1,0 +1,62 @@
+"""Runs every generator behind `triton-slo generate` and keeps the output layout in one place."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from slo.model import Spec
+
+# (what it makes, module exposing generate(specs, out, options) -> Result), in dependency order.
+GENERATORS: tuple[tuple[str, str], ...] = (
+    ("SLO rules", "slo.rules"),
+    ("SLO rule tests", "slo.rule_tests"),
+    ("canary rules", "slo.canary.rules"),
+    ("operational alerts and Alertmanager", "alerts.generate"),
+    ("dashboards", "dashboards.generate"),
+    ("runbooks", "runbooks.generate"),
+)
+
+
+@dataclass(frozen=True)
+class Options:
+    target: str = "files"  # "files" or "kubernetes"
+    evaluation_interval: str = "30s"
+
+
+@dataclass
+class Result:
+    files: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # facts to report (detection times, ...)
+    warnings: list[str] = field(default_factory=list)  # problems the user should look at
+
+
+def layout(out: Path) -> dict[str, Path]:
+    """The output folders every generator writes into."""
+    return {
+        "rules": out / "rules",
+        "tests": out / "tests",
+        "dashboards": out / "dashboards",
+        "runbooks": out / "runbooks",
+    }
+
+
+def run_generators(specs: list[Spec], out: Path, options: Options) -> tuple[Result, list[str]]:
+    """Run every available generator; returns the merged result and what was skipped (and why)."""
+    for folder in layout(out).values():
+        folder.mkdir(parents=True, exist_ok=True)
+    merged, skipped = Result(), []
+    for what, module_name in GENERATORS:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name and module_name.startswith(exc.name):
+                skipped.append(f"{what}: not available in this version ({module_name})")
+                continue
+            raise
+        result = module.generate(specs, out, options)
+        merged.files.extend(result.files)
+        merged.notes.extend(result.notes)
+        merged.warnings.extend(result.warnings)
+    return merged, skipped

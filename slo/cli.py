@@ -16,14 +16,14 @@ from collections.abc import Sequence
 from slo import __version__
 from slo.errors import CheckFailed, UserError
 
-SUBCOMMANDS: dict[str, str] = {
-    "validate": "slo.commands.validate",
-    "generate": "slo.commands.generate",
-    "export": "exporters.cli",
-    "status": "slo.commands.status",
-    "canary": "slo.canary.cli",
-    "runbook": "runbooks.cli",
-    "snapshot": "dashboards.snapshot",
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "validate": ("slo.commands.validate", "check SLO specs and report every problem as FILE:LINE:COL"),
+    "generate": ("slo.commands.generate", "write rules, rule tests, alertmanager.yaml, dashboards, runbooks"),
+    "export": ("exporters.cli", "run the Prometheus exporter for Triton and dcgm-exporter"),
+    "status": ("slo.commands.status", "error budgets and burn rates of each SLO, from Prometheus"),
+    "canary": ("slo.canary.cli", "judge a canary against its baseline (online, or offline with `judge`)"),
+    "runbook": ("runbooks.cli", "print the runbook of an alert"),
+    "snapshot": ("dashboards.snapshot", "render the on-call dashboard to PNG or HTML from Prometheus"),
 }
 
 EXIT_INTERNAL = 70  # EX_SOFTWARE: a bug of ours, not bad input
@@ -36,21 +36,27 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; only ``command``'s module is imported (the others stay one help line each)."""
     parser = _Parser(prog="triton-slo", description="SLO operations for models served on NVIDIA Triton.")
     parser.add_argument("--version", action="version", version=f"triton-slo {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
-    for name, module_name in SUBCOMMANDS.items():
+    for name, (module_name, summary) in SUBCOMMANDS.items():
+        if name != command:
+            sub.add_parser(name, help=summary)
+            continue
         module = importlib.import_module(module_name)
-        command = sub.add_parser(name, help=module.HELP, description=module.HELP)
-        module.add_arguments(command)
-        command.set_defaults(_run=module.run)
+        parser_of_command = sub.add_parser(name, help=summary, description=module.HELP)
+        module.add_arguments(parser_of_command)
+        parser_of_command.set_defaults(_run=module.run)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(command if command in SUBCOMMANDS else None)
     args = parser.parse_args(argv)
     try:
         return int(args._run(args) or 0)

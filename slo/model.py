@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Literal, Union
+from typing import Literal
 
 Severity = Literal["critical", "warning"]
 
@@ -109,7 +109,7 @@ class AccuracySLI:
     kind: Literal["accuracy"] = "accuracy"
 
 
-SLI = Union[AvailabilitySLI, LatencySLI, RatioSLI, TimesliceSLI, AccuracySLI]
+SLI = AvailabilitySLI | LatencySLI | RatioSLI | TimesliceSLI | AccuracySLI
 
 
 @dataclass(frozen=True)

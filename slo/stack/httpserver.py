@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -16,16 +17,17 @@ class _QuietServer(ThreadingHTTPServer):
 class BackgroundHTTPServer:
     """Serves ``handler_class`` on 127.0.0.1:<free port> until ``stop()``; a context manager."""
 
-    def __init__(self, handler_class: type[BaseHTTPRequestHandler], name: str) -> None:
+    def __init__(self, handler_class: type[BaseHTTPRequestHandler], name: str, port: int = 0) -> None:
         self._handler_class = handler_class
         self._name = name
+        self._requested_port = port  # 0: any free port
         self._server: _QuietServer | None = None
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
         if self._server is not None:
             return
-        server = _QuietServer((LOOPBACK, 0), self._handler_class)
+        server = _QuietServer((LOOPBACK, self._requested_port), self._handler_class)
         server.owner = self  # type: ignore[attr-defined]  # handlers reach their owner through it
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, name=self._name, daemon=True)
@@ -67,6 +69,14 @@ class QuietHandler(BaseHTTPRequestHandler):
     @property
     def owner(self):  # noqa: ANN201 - the BackgroundHTTPServer subclass that started this server
         return self.server.owner  # type: ignore[attr-defined]
+
+    def read_json(self) -> object:
+        """The request body parsed as JSON (ValueError when it is not)."""
+        length = int(self.headers.get("Content-Length") or 0)
+        return json.loads(self.rfile.read(length) or b"null")
+
+    def send_json(self, status: int, payload: object) -> None:
+        self.send_body(status, json.dumps(payload).encode(), "application/json")
 
     def send_body(self, status: int, body: bytes, content_type: str) -> None:
         self.send_response(status)

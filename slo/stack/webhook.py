@@ -7,7 +7,6 @@ those notifications as received, in order.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable
@@ -21,10 +20,8 @@ Notification = dict[str, Any]
 class _WebhookHandler(QuietHandler):
     def do_POST(self) -> None:  # noqa: N802 - stdlib handler name
         owner: WebhookReceiver = self.owner
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length)
         try:
-            payload = json.loads(raw)
+            payload = self.read_json()
         except ValueError:
             self.send_body(400, b"not JSON\n", "text/plain")
             return

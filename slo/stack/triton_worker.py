@@ -1,0 +1,187 @@
+"""The process that trains the models and serves them with PyTriton (started by ``TritonServer``).
+
+Run as ``python -m slo.stack.triton_worker CONFIG.json``. Besides Triton it serves a small
+control API on loopback, so the test process can switch faults inside the models:
+
+- ``GET /status``: ``{"ready": bool, "pid": int, "rss_bytes": int, "models": {name: {...}}}``
+- ``POST /fault`` ``{"model", "fault", "enabled", "params"}``: switch a fault (400 on a bad one)
+- ``POST /clear``: switch every fault off
+
+It stops Triton cleanly on SIGTERM or SIGINT.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from slo.stack.faults import FaultError, ServedModel
+from slo.stack.httpserver import BackgroundHTTPServer, QuietHandler
+from slo.stack.models import INPUT_NAME, INPUT_SHAPE, NUM_CLASSES, OUTPUT_NAME, load_digits_split, load_or_train
+
+LOG = logging.getLogger("slo.stack.triton_worker")
+
+
+class _ControlHandler(QuietHandler):
+    def do_GET(self) -> None:  # noqa: N802 - stdlib handler name
+        if self.path != "/status":
+            self.send_json(404, {"error": f"no route {self.path}"})
+            return
+        self.send_json(200, self.owner.status())
+
+    def do_POST(self) -> None:  # noqa: N802 - stdlib handler name
+        try:
+            body = self.read_json()
+        except ValueError:
+            self.send_json(400, {"error": "body is not JSON"})
+            return
+        try:
+            if self.path == "/fault":
+                result = self.owner.set_fault(body)
+            elif self.path == "/clear":
+                result = self.owner.clear()
+            else:
+                self.send_json(404, {"error": f"no route {self.path}"})
+                return
+        except (FaultError, KeyError, TypeError) as exc:
+            self.send_json(400, {"error": str(exc)})
+            return
+        self.send_json(200, result)
+
+
+class ControlServer(BackgroundHTTPServer):
+    def __init__(self, port: int) -> None:
+        super().__init__(_ControlHandler, "triton-control", port)
+        self.models: dict[str, ServedModel] = {}
+        self.golden_accuracy: dict[str, float] = {}
+        self.ready = False
+
+    def status(self) -> dict[str, Any]:
+        models = {
+            name: {
+                "golden_accuracy": self.golden_accuracy.get(name),
+                "faults": model.faults(),
+                "requests": model.requests,
+                "retained_bytes": model.retained_bytes,
+            }
+            for name, model in self.models.items()
+        }
+        return {"ready": self.ready, "pid": os.getpid(), "rss_bytes": _rss_bytes(), "models": models}
+
+    def set_fault(self, body: dict[str, Any]) -> dict[str, Any]:
+        model = body["model"]
+        if model not in self.models:
+            raise FaultError(f"model {model!r} is not served here (served: {', '.join(self.models)})")
+        params = self.models[model].set_fault(body["fault"], bool(body.get("enabled", True)), **body.get("params", {}))
+        return {"model": model, "fault": body["fault"], "enabled": bool(body.get("enabled", True)), "params": params}
+
+    def clear(self) -> dict[str, Any]:
+        for model in self.models.values():
+            for fault in model.faults():
+                model.set_fault(fault, enabled=False)
+        return {"cleared": list(self.models)}
+
+
+def _rss_bytes() -> int:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def _infer_function(model: ServedModel):  # noqa: ANN202 - a PyTriton inference callable
+    from pytriton.decorators import batch
+
+    @batch
+    def infer(**inputs: np.ndarray) -> dict[str, np.ndarray]:
+        return {OUTPUT_NAME: model.infer(inputs[INPUT_NAME])}
+
+    return infer
+
+
+def serve(config: dict[str, Any]) -> int:
+    import torch
+    from pytriton.model_config import DynamicBatcher, ModelConfig, Tensor
+    from pytriton.triton import Triton, TritonConfig, TritonSecurityConfig
+
+    torch.set_num_threads(int(config.get("torch_threads", 1)))
+    parent_pid = int(config.get("parent_pid", os.getppid()))
+    control = ControlServer(int(config["control_port"]))
+    control.start()
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+
+    digits = load_digits_split()
+    cache = Path(config["weights_dir"]) if config.get("weights_dir") else None
+    for name in config["models"]:
+        net, accuracy = load_or_train(name, digits, cache)
+        control.models[name] = ServedModel(name, net)
+        control.golden_accuracy[name] = accuracy
+        LOG.info("model %s ready, golden accuracy %.3f", name, accuracy)
+
+    triton_config = TritonConfig(
+        http_address="127.0.0.1",
+        http_port=int(config["http_port"]),
+        grpc_address="127.0.0.1",
+        grpc_port=int(config["grpc_port"]),
+        metrics_address="127.0.0.1",
+        metrics_port=int(config["metrics_port"]),
+        allow_metrics=True,
+        allow_gpu_metrics=False,
+        allow_cpu_metrics=True,
+        metrics_interval_ms=int(config.get("metrics_interval_ms", 1000)),
+        metrics_config=["summary_latencies=true"],
+        log_verbose=int(config.get("log_verbose", 0)),
+        exit_timeout_secs=5,
+    )
+    security = TritonSecurityConfig(access_token=config["access_token"])
+    model_config = ModelConfig(
+        max_batch_size=int(config.get("max_batch_size", 512)),
+        batcher=DynamicBatcher(max_queue_delay_microseconds=int(config.get("max_queue_delay_us", 500))),
+    )
+    with Triton(config=triton_config, workspace=config["workspace"], security_config=security) as triton:
+        for name, model in control.models.items():
+            triton.bind(
+                model_name=name,
+                infer_func=_infer_function(model),
+                inputs=[Tensor(name=INPUT_NAME, dtype=np.float32, shape=INPUT_SHAPE)],
+                outputs=[Tensor(name=OUTPUT_NAME, dtype=np.float32, shape=(NUM_CLASSES,))],
+                config=model_config,
+                strict=True,
+            )
+        control.ready = True
+        LOG.info("serving %s", ", ".join(control.models))
+        while not stop.wait(0.5):
+            if os.getppid() != parent_pid:
+                LOG.error("the process that started this worker is gone; stopping")
+                break
+            if not triton.is_alive():
+                LOG.error("Triton is no longer alive; exiting")
+                control.stop()
+                return 1
+    control.stop()
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(asctime)s %(name)s %(message)s")
+    if len(argv) != 1:
+        print("usage: python -m slo.stack.triton_worker CONFIG.json", file=sys.stderr)
+        return 2
+    return serve(json.loads(Path(argv[0]).read_text()))
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

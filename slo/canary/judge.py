@@ -1,0 +1,552 @@
+"""The canary judge: what each metric is, which checks it gets, and the verdict.
+
+One code path for a single judgement and for a thousand simulated ones: arm data are arrays
+with a leading *runs* axis (length 1 for the CLI), every check holds per-run arrays, and
+:func:`decide` turns p-values into verdicts per run.
+
+Rules (see README.md): each check is PASS (shown within its margin at level alpha), FAIL (shown
+worse than its margin, Holm's step-down across all checks of all metrics so the family-wise
+rate of false FAILs stays under alpha) or INCONCLUSIVE. A metric FAILs if any of its checks
+fails and PASSes only if all pass. Verdict: FAIL if a critical metric fails; MARGINAL if
+another metric fails; PASS only if every metric passes; otherwise INCONCLUSIVE when a critical
+metric (or every metric) is inconclusive, and MARGINAL when only non-critical ones are.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+from scipy import stats as sps
+
+from slo.canary import stats
+from slo.errors import UserError
+
+PASS, FAIL, INCONCLUSIVE, MARGINAL = "PASS", "FAIL", "INCONCLUSIVE", "MARGINAL"
+VERDICT_CODES = (PASS, FAIL, INCONCLUSIVE)  # per-check verdict arrays hold indexes into this
+EXIT_CODES = {PASS: 0, FAIL: 1, MARGINAL: 3, INCONCLUSIVE: 4}
+KINDS = ("latency", "error_ratio", "accuracy", "memory", "nonfinite", "generic")
+SRM_ALPHA = 0.001  # a sample-ratio mismatch is a broken split, not noise: flag only clear ones
+MIN_SAMPLES = 5
+
+
+# --------------------------------------------------------------------------- configuration
+
+
+@dataclass(frozen=True)
+class Margin:
+    """The change that matters: relative (``"5%"``) or absolute in the metric's unit."""
+
+    value: float
+    relative: bool
+    text: str
+
+    @staticmethod
+    def parse(raw: object, where: str) -> Margin:
+        if isinstance(raw, bool) or not isinstance(raw, (int, float, str)):
+            raise UserError(f"{where}: margin {raw!r}: expected a number or a percentage like \"5%\"")
+        text = str(raw).strip()
+        relative = text.endswith("%")
+        try:
+            value = float(text[:-1]) / 100 if relative else float(text)
+        except ValueError:
+            raise UserError(f"{where}: margin {raw!r}: expected a number or a percentage like \"5%\"") from None
+        if not math.isfinite(value) or value < 0:
+            raise UserError(f"{where}: margin {raw!r}: must be a finite number >= 0")
+        return Margin(value, relative, text)
+
+    def bound(self, direction: str) -> float:
+        """The margin on the effect scale (log ratio or difference), signed by the bad direction."""
+        if self.relative:
+            if direction == "decrease" and self.value >= 1:
+                raise UserError(f"margin {self.text}: a decrease of 100% or more cannot be measured")
+            return math.log1p(self.value) if direction == "increase" else math.log1p(-self.value)
+        return self.value if direction == "increase" else -self.value
+
+
+@dataclass(frozen=True)
+class MetricConfig:
+    name: str
+    kind: str = "generic"
+    direction: str = "increase"
+    margin: Margin = Margin(0.10, True, "10%")
+    critical: bool = False
+    quantile: float | None = None  # latency: also compare this quantile
+    threshold: float | None = None  # latency: also compare the share of samples above it
+    exceedance_margin: float = 0.01  # ratio units, for the threshold check
+    budget: float | None = None  # memory: the canary must stay at or under it
+    paired: bool = False  # samples are paired (same items / same times) across arms
+    min_samples: int = MIN_SAMPLES
+
+
+# Defaults by name: the first rule whose words occur in the metric's name wins.
+_NAME_DEFAULTS: tuple[tuple[frozenset[str], dict], ...] = (
+    (frozenset({"nan", "nonfinite", "inf", "non_finite"}), {"kind": "nonfinite", "critical": True, "margin": "0"}),
+    (frozenset({"accuracy", "golden", "correct", "top1", "top5"}),
+     {"kind": "accuracy", "critical": True, "margin": "0.01", "direction": "decrease", "paired": True}),
+    (frozenset({"error", "errors", "failure", "failures", "fail", "5xx"}),
+     {"kind": "error_ratio", "critical": True, "margin": "0.001"}),
+    (frozenset({"latency", "duration", "p99", "p95", "ttft", "response"}),
+     {"kind": "latency", "critical": True, "margin": "10%", "quantile": 0.99}),
+    (frozenset({"memory", "mem", "rss", "vram", "bytes"}),
+     {"kind": "memory", "critical": False, "margin": "10%", "paired": True}),
+)
+_KIND_DEFAULTS = {kind: fields for words, fields in _NAME_DEFAULTS for kind in [fields["kind"]]}
+_KIND_DEFAULTS["generic"] = {"kind": "generic", "critical": False, "margin": "10%"}
+# Counts are bad events: a generic count gets an absolute margin in ratio units.
+_COUNTS_GENERIC_MARGIN = "0.001"
+
+CONFIG_FIELDS = {
+    "kind", "direction", "margin", "critical", "quantile", "threshold", "exceedance_margin", "budget",
+    "paired", "min_samples",
+}
+
+
+def defaults_for(name: str, kind: str = "") -> dict:
+    """The default fields of a metric, by its kind if given, else by the words in its name."""
+    if kind:
+        return dict(_KIND_DEFAULTS[kind])
+    words = set(re.split(r"[^a-z0-9]+", name.lower())) - {""}
+    for keys, fields in _NAME_DEFAULTS:
+        if words & keys:
+            return dict(fields)
+    return dict(_KIND_DEFAULTS["generic"])
+
+
+def resolve_config(name: str, *layers: dict, counts: bool = False, where: str = "") -> MetricConfig:
+    """Merge the defaults for ``name`` with ``layers`` (later ones win) and validate every field."""
+    where = where or f"metric {name!r}"
+    merged: dict = {}
+    for layer in layers:
+        merged.update({k: v for k, v in layer.items() if v is not None})
+    kind = merged.get("kind", "")
+    if kind and kind not in KINDS:
+        raise UserError(f"{where}: field 'kind': {kind!r} is not one of {', '.join(KINDS)}")
+    fields = defaults_for(name, kind)
+    if counts:
+        fields.pop("paired", None)
+        fields["direction"] = "increase"  # counts are bad events: more of them is worse
+        if fields["kind"] == "accuracy":
+            fields["margin"] = "0.01"
+        if fields["kind"] in ("generic", "latency", "memory"):
+            fields["margin"] = _COUNTS_GENERIC_MARGIN
+    fields.update(merged)
+    unknown = set(fields) - CONFIG_FIELDS
+    if unknown:
+        raise UserError(f"{where}: unknown field {sorted(unknown)[0]!r} (known: {', '.join(sorted(CONFIG_FIELDS))})")
+    direction = fields.get("direction", "increase")
+    if direction not in ("increase", "decrease"):
+        raise UserError(f"{where}: field 'direction': {direction!r} is not 'increase' or 'decrease'")
+    margin = Margin.parse(fields.get("margin", "10%"), f"{where}: field 'margin'")
+    margin.bound(direction)  # validates a relative decrease
+    config = MetricConfig(name=name, kind=fields["kind"], direction=direction, margin=margin)
+    for key in ("critical", "paired"):
+        if key in fields:
+            if not isinstance(fields[key], bool):
+                raise UserError(f"{where}: field {key!r}: {fields[key]!r} is not true or false")
+            config = replace(config, **{key: fields[key]})
+    for key in ("quantile", "threshold", "budget", "exceedance_margin"):
+        if key in fields:
+            value = fields[key]
+            if value is False or value is None:
+                config = replace(config, **{key: None} if key != "exceedance_margin" else {})
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise UserError(f"{where}: field {key!r}: {value!r} is not a number")
+            if key == "quantile" and not 0 < value < 1:
+                raise UserError(f"{where}: field 'quantile': {value} is not between 0 and 1 (e.g. 0.99)")
+            if key == "exceedance_margin" and not 0 <= value < 1:
+                raise UserError(f"{where}: field 'exceedance_margin': {value} is not a ratio in [0, 1)")
+            config = replace(config, **{key: float(value)})
+    if "min_samples" in fields:
+        value = fields["min_samples"]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 2:
+            raise UserError(f"{where}: field 'min_samples': {value!r} is not an integer >= 2")
+        config = replace(config, min_samples=value)
+    return config
+
+
+# --------------------------------------------------------------------------- arm data
+
+
+@dataclass(frozen=True)
+class Samples:
+    """Raw samples per arm, shape (runs, n); None: the series is absent (not merely empty)."""
+
+    baseline: np.ndarray | None
+    canary: np.ndarray | None
+
+
+@dataclass(frozen=True)
+class Counts:
+    """Bad events and totals per arm, shape (runs,); None: the series is absent."""
+
+    baseline: tuple[np.ndarray, np.ndarray] | None
+    canary: tuple[np.ndarray, np.ndarray] | None
+
+
+@dataclass(frozen=True)
+class MetricInput:
+    config: MetricConfig
+    data: Samples | Counts
+    promql: tuple[str, ...] = ()  # the queries that produced the data (online)
+    notes: tuple[str, ...] = ()  # data-quality facts worth printing (resets, warm-up excluded)
+    srm: bool = True  # whether this metric's arm sizes reflect the traffic split
+
+
+# --------------------------------------------------------------------------- checks
+
+
+@dataclass
+class Check:
+    """One test of one metric, with per-run arrays (shape (runs,))."""
+
+    metric: str
+    name: str
+    test: str
+    relative: bool  # effect is a log ratio (shown as a % change) rather than a difference
+    bound: float  # the margin on the effect scale, signed by the bad direction
+    direction: str
+    n_baseline: np.ndarray
+    n_canary: np.ndarray
+    baseline: np.ndarray  # per-arm estimates in the metric's unit
+    canary: np.ndarray
+    effect: np.ndarray
+    low: np.ndarray  # (1 - 2 alpha) interval of the effect
+    high: np.ndarray
+    p_worse: np.ndarray  # H0: not worse than the margin
+    p_within: np.ndarray  # H0: at least as bad as the margin
+    blocked: str = ""  # a data problem that leaves the check INCONCLUSIVE whatever the numbers
+    more_needed: int = 0  # requests per arm a blocked check lacks
+    deterministic: bool = False  # a rule (zero tolerance, budget), not a statistical test
+    info: dict = field(default_factory=dict)
+
+
+def _blocked(cfg: MetricConfig, name: str, test: str, reason: str, n_b, n_c, runs: int, more: int = 0) -> Check:
+    nan = np.full(runs, np.nan)
+    one = np.ones(runs)
+    return Check(cfg.name, name, test, cfg.margin.relative, cfg.margin.bound(cfg.direction), cfg.direction,
+                 np.broadcast_to(np.asarray(n_b, float), (runs,)), np.broadcast_to(np.asarray(n_c, float), (runs,)),
+                 nan, nan, nan, nan, nan, one, one, blocked=reason, more_needed=more)
+
+
+def _oriented(direction: str, p_above: np.ndarray, p_below: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(p_worse, p_within) from the two one-sided p-values, for the metric's bad direction."""
+    return (p_above, p_below) if direction == "increase" else (p_below, p_above)
+
+
+def _runs(data: Samples | Counts) -> int:
+    arms = [data.baseline, data.canary]
+    for arm in arms:
+        if arm is not None:
+            return int((arm[0] if isinstance(arm, tuple) else arm).shape[0])
+    return 1
+
+
+def build_checks(item: MetricInput, alpha: float) -> list[Check]:
+    """The checks of one metric: data first (absent, empty, too few), then the statistics."""
+    cfg, data = item.config, item.data
+    runs = _runs(data)
+    level = 1 - 2 * alpha
+    if isinstance(data, Counts):
+        return _count_checks(cfg, data, runs, level)
+    return _sample_checks(cfg, data, runs, level)
+
+
+def _absent_reason(baseline_absent: bool, canary_absent: bool, empty_b: bool, empty_c: bool, unit: str) -> str:
+    if baseline_absent or canary_absent:
+        arms = " and ".join(a for a, gone in (("baseline", baseline_absent), ("canary", canary_absent)) if gone)
+        return f"no data: the {arms} series is absent (not zero): check the selector and that it is scraped"
+    if empty_b or empty_c:
+        arms = " and ".join(a for a, empty in (("baseline", empty_b), ("canary", empty_c)) if empty)
+        return f"no data: the {arms} had 0 {unit}"
+    return ""
+
+
+def _count_checks(cfg: MetricConfig, data: Counts, runs: int, level: float) -> list[Check]:
+    b_absent, c_absent = data.baseline is None, data.canary is None
+    zero = np.zeros(runs)
+    bad_b, n_b = data.baseline if data.baseline is not None else (zero, zero)
+    bad_c, n_c = data.canary if data.canary is not None else (zero, zero)
+    name = "non-finite outputs" if cfg.kind == "nonfinite" else "bad ratio"
+    if cfg.kind == "nonfinite":
+        # Zero tolerance: one NaN/Inf output from the canary fails it, whatever the baseline did.
+        if c_absent or np.all(n_c == 0):
+            reason = _absent_reason(False, c_absent, False, not c_absent, "outputs checked")
+            return [_blocked(cfg, name, "zero tolerance", reason, n_b, n_c, runs)]
+        worse = bad_c > 0
+        return [Check(cfg.name, name, "zero tolerance", False, 0.0, "increase", n_b, n_c,
+                      bad_b / np.maximum(n_b, 1), bad_c / n_c, bad_c / n_c - bad_b / np.maximum(n_b, 1),
+                      bad_c / n_c, bad_c / n_c, np.where(worse, 0.0, 1.0), np.where(worse, 1.0, 0.0),
+                      deterministic=True, info={"canary_bad": bad_c, "baseline_bad": bad_b})]
+    reason = _absent_reason(b_absent, c_absent, bool(np.all(n_b == 0)), bool(np.all(n_c == 0)), "requests")
+    if reason:
+        return [_blocked(cfg, name, "", reason, n_b, n_c, runs)]
+    bound = cfg.margin.bound(cfg.direction)
+    pb, pc = bad_b / n_b, bad_c / n_c
+    if cfg.margin.relative:
+        test = "exact conditional test of the rate ratio"
+        with np.errstate(divide="ignore", invalid="ignore"):
+            effect = np.log(pc / pb)
+        low, high = stats.rate_ratio_interval(bad_b, n_b, bad_c, n_c, level)
+        p_worse, p_within = _oriented(cfg.direction, *stats.rate_ratio_test(bad_b, n_b, bad_c, n_c, bound))
+        check = Check(cfg.name, name, test, True, bound, cfg.direction, n_b, n_c, pb, pc, effect, low, high,
+                      p_worse, p_within, info={"baseline_bad": bad_b, "canary_bad": bad_c})
+        if np.all(bad_b + bad_c == 0):
+            check.blocked = ("no bad events in either arm: a relative margin cannot be judged on zero events; "
+                             "give an absolute margin in ratio units (e.g. 0.001)")
+        return [check]
+    test = "Farrington-Manning score test (Newcombe interval)"
+    low, high = stats.newcombe_interval(bad_b, n_b, bad_c, n_c, level)
+    p_worse, p_within = _oriented(cfg.direction, *stats.proportion_difference_test(bad_b, n_b, bad_c, n_c, bound))
+    return [Check(cfg.name, name, test, False, bound, cfg.direction, n_b, n_c, pb, pc, pc - pb, low, high,
+                  p_worse, p_within, info={"baseline_bad": bad_b, "canary_bad": bad_c})]
+
+
+def _sample_checks(cfg: MetricConfig, data: Samples, runs: int, level: float) -> list[Check]:
+    b, c = data.baseline, data.canary
+    n_b = 0 if b is None else b.shape[-1]
+    n_c = 0 if c is None else c.shape[-1]
+    reason = _absent_reason(b is None, c is None, n_b == 0, n_c == 0, "samples")
+    if reason:
+        return [_blocked(cfg, "mean", "", reason, n_b, n_c, runs)]
+    paired = cfg.paired and n_b == n_c
+    binary = cfg.kind == "accuracy" and bool(np.all((b == 0) | (b == 1)) and np.all((c == 0) | (c == 1)))
+    if cfg.kind == "accuracy" and paired and binary:
+        return [_paired_binary_check(cfg, b, c, runs, level)]
+    checks: list[Check] = []
+    if min(n_b, n_c) < cfg.min_samples:
+        more = cfg.min_samples - min(n_b, n_c)
+        checks.append(_blocked(cfg, "mean", "", f"too little data: {min(n_b, n_c)} samples in an arm, "
+                               f"at least {cfg.min_samples} needed", n_b, n_c, runs, more))
+    elif paired:
+        checks.append(_paired_mean_check(cfg, b, c, runs, level))
+    else:
+        checks.append(_mean_check(cfg, b, c, level))
+    if cfg.quantile is not None and not paired:
+        checks.append(_quantile_check(cfg, b, c, runs, level))
+    if cfg.threshold is not None:
+        checks.append(_exceedance_check(cfg, b, c, level))
+    if cfg.budget is not None:
+        checks.append(_budget_check(cfg, b, c))
+    return checks
+
+
+def _needs_positive(cfg: MetricConfig, name: str, values: list[np.ndarray], n_b, n_c, runs) -> Check | None:
+    if cfg.margin.relative and any(np.any(v <= 0) for v in values):
+        return _blocked(cfg, name, "", "a relative margin needs positive values; give an absolute margin "
+                        "in the metric's unit", n_b, n_c, runs)
+    return None
+
+
+def _mean_check(cfg: MetricConfig, b: np.ndarray, c: np.ndarray, level: float) -> Check:
+    runs, n_b, n_c = b.shape[0], b.shape[-1], c.shape[-1]
+    mean_b, mean_c = b.mean(axis=-1), c.mean(axis=-1)
+    var_b, var_c = b.var(axis=-1, ddof=1), c.var(axis=-1, ddof=1)
+    blocked = _needs_positive(cfg, "mean", [mean_b, mean_c], n_b, n_c, runs)
+    if blocked:
+        return blocked
+    bound = cfg.margin.bound(cfg.direction)
+    effect, se, df = stats.welch(n_b, mean_b, var_b, n_c, mean_c, var_c, log=cfg.margin.relative)
+    low, high = stats.t_interval(effect, se, df, level)
+    p_worse, p_within = _oriented(cfg.direction, *stats.t_test(effect, se, df, bound))
+    test = "Welch t on the log ratio of means" if cfg.margin.relative else "Welch t on the difference of means"
+    return Check(cfg.name, "mean", test, cfg.margin.relative, bound, cfg.direction,
+                 np.full(runs, float(n_b)), np.full(runs, float(n_c)), mean_b, mean_c, effect, low, high,
+                 p_worse, p_within)
+
+
+def _paired_mean_check(cfg: MetricConfig, b: np.ndarray, c: np.ndarray, runs: int, level: float) -> Check:
+    n = b.shape[-1]
+    blocked = _needs_positive(cfg, "paired mean", [b, c], n, n, runs)
+    if blocked:
+        return blocked
+    diffs = np.log(c / b) if cfg.margin.relative else c - b
+    effect, se, df = stats.batch_means(diffs)
+    bound = cfg.margin.bound(cfg.direction)
+    low, high = stats.t_interval(effect, se, df, level)
+    p_worse, p_within = _oriented(cfg.direction, *stats.t_test(effect, se, df, bound))
+    kind = "log ratios" if cfg.margin.relative else "differences"
+    return Check(cfg.name, "paired mean", f"t on batch means of time-paired {kind} ({int(df.flat[0]) + 1} batches)",
+                 cfg.margin.relative, bound, cfg.direction, np.full(runs, float(n)), np.full(runs, float(n)),
+                 b.mean(axis=-1), c.mean(axis=-1), effect, low, high, p_worse, p_within)
+
+
+def _quantile_check(cfg: MetricConfig, b: np.ndarray, c: np.ndarray, runs: int, level: float) -> Check:
+    q = cfg.quantile
+    name = f"p{q * 100:g}"
+    n_b, n_c = b.shape[-1], c.shape[-1]
+    needed = stats.quantile_min_n(q)
+    if min(n_b, n_c) < needed:
+        return _blocked(cfg, name, "", f"too little data for {name}: {min(n_b, n_c)} samples in an arm, its "
+                        f"order-statistic interval needs {needed}", n_b, n_c, runs, needed - min(n_b, n_c))
+    qb, se_b = stats.quantile_with_se(np.sort(b, axis=-1), q)
+    qc, se_c = stats.quantile_with_se(np.sort(c, axis=-1), q)
+    blocked = _needs_positive(cfg, name, [qb, qc], n_b, n_c, runs)
+    if blocked:
+        return blocked
+    bound = cfg.margin.bound(cfg.direction)
+    effect, se = stats.compare_estimates(qb, se_b, qc, se_c, log=cfg.margin.relative)
+    low, high = stats.t_interval(effect, se, np.inf, level)
+    p_worse, p_within = _oriented(cfg.direction, *stats.t_test(effect, se, np.inf, bound))
+    return Check(cfg.name, name, "order-statistic interval of each quantile, z test", cfg.margin.relative, bound,
+                 cfg.direction, np.full(runs, float(n_b)), np.full(runs, float(n_c)), qb, qc, effect, low, high,
+                 p_worse, p_within)
+
+
+def _exceedance_check(cfg: MetricConfig, b: np.ndarray, c: np.ndarray, level: float) -> Check:
+    runs, n_b, n_c = b.shape[0], b.shape[-1], c.shape[-1]
+    worse_side = (lambda x: x > cfg.threshold) if cfg.direction == "increase" else (lambda x: x < cfg.threshold)
+    bad_b, bad_c = worse_side(b).sum(axis=-1).astype(float), worse_side(c).sum(axis=-1).astype(float)
+    sub = replace(cfg, margin=Margin(cfg.exceedance_margin, False, f"{cfg.exceedance_margin:g}"),
+                  direction="increase", kind="error_ratio")
+    counts = Counts((bad_b, np.full(runs, float(n_b))), (bad_c, np.full(runs, float(n_c))))
+    check = _count_checks(sub, counts, runs, level)[0]
+    check.name = f"share {'>' if cfg.direction == 'increase' else '<'} {cfg.threshold:g}"
+    check.metric = cfg.name
+    return check
+
+
+def _budget_check(cfg: MetricConfig, b: np.ndarray, c: np.ndarray) -> Check:
+    runs = c.shape[0]
+    peak_b, peak_c = b.max(axis=-1), c.max(axis=-1)
+    over = peak_c > cfg.budget if cfg.direction == "increase" else peak_c < cfg.budget
+    return Check(cfg.name, "budget", f"peak vs budget {cfg.budget:g}", False, 0.0, cfg.direction,
+                 np.full(runs, float(b.shape[-1])), np.full(runs, float(c.shape[-1])), peak_b, peak_c,
+                 peak_c - cfg.budget, peak_c - cfg.budget, peak_c - cfg.budget,
+                 np.where(over, 0.0, 1.0), np.where(over, 1.0, 0.0), deterministic=True)
+
+
+def _paired_binary_check(cfg: MetricConfig, b: np.ndarray, c: np.ndarray, runs: int, level: float) -> Check:
+    n = b.shape[-1]
+    up = ((b == 0) & (c == 1)).sum(axis=-1).astype(float)
+    down = ((b == 1) & (c == 0)).sum(axis=-1).astype(float)
+    bound = cfg.margin.value * (1 if cfg.direction == "increase" else -1)
+    if cfg.margin.relative:
+        raise UserError(f"metric {cfg.name!r}: field 'margin': a paired accuracy needs an absolute margin "
+                        f"in ratio units (e.g. 0.01), not {cfg.margin.text}")
+    low, high = stats.paired_proportion_interval(up, down, n, level)
+    p_worse, p_within = _oriented(cfg.direction, *stats.paired_proportion_test(up, down, n, bound))
+    test = "McNemar exact test" if bound == 0 else "Tango score test on paired items (McNemar family)"
+    return Check(cfg.name, "paired accuracy", test, False, bound, cfg.direction, np.full(runs, float(n)),
+                 np.full(runs, float(n)), b.mean(axis=-1), c.mean(axis=-1), (up - down) / n, low, high,
+                 p_worse, p_within, info={"flips": up + down, "fixed": up, "broken": down})
+
+
+# --------------------------------------------------------------------------- decision
+
+
+@dataclass
+class Decision:
+    """Verdicts per run: checks (runs, m) as indexes into VERDICT_CODES, metrics and the whole."""
+
+    checks: list[Check]
+    check_verdicts: np.ndarray
+    p_worse: np.ndarray  # (runs, m) as used (anytime-valid under --watch)
+    p_within: np.ndarray
+    metric_verdicts: dict[str, np.ndarray]  # name -> (runs,) of PASS/FAIL/INCONCLUSIVE strings
+    verdict: np.ndarray  # (runs,) of PASS/FAIL/MARGINAL/INCONCLUSIVE
+    srm: dict[str, np.ndarray]  # name -> (runs,) p-values of the sample-ratio check
+    critical: dict[str, bool]
+    alpha: float
+
+
+def decide(
+    inputs: list[MetricInput],
+    checks: list[Check],
+    alpha: float,
+    canary_share: float = 0.0,
+    rho: dict[tuple[str, str], float] | None = None,
+    running_min: tuple[np.ndarray, np.ndarray] | None = None,
+) -> Decision:
+    """Turn the checks' p-values into verdicts.
+
+    ``rho`` (watch mode): per check, the information at the first look; p-values are made
+    anytime-valid and ``running_min`` (the previous looks' p-values) keeps the best evidence so far.
+    """
+    if not checks:
+        raise UserError("no metrics to judge")
+    runs = checks[0].p_worse.shape[0]
+    p_worse = np.stack([np.broadcast_to(ch.p_worse, (runs,)) for ch in checks], axis=-1).astype(float)
+    p_within = np.stack([np.broadcast_to(ch.p_within, (runs,)) for ch in checks], axis=-1).astype(float)
+    if rho is not None:
+        for j, ch in enumerate(checks):
+            if ch.deterministic:
+                continue
+            n = ch.n_baseline + ch.n_canary
+            r = rho.get((ch.metric, ch.name), n)
+            p_worse[:, j] = stats.anytime_p(p_worse[:, j], n, r)
+            p_within[:, j] = stats.anytime_p(p_within[:, j], n, r)
+        if running_min is not None and running_min[0].shape == p_worse.shape:
+            p_worse, p_within = np.minimum(p_worse, running_min[0]), np.minimum(p_within, running_min[1])
+    blocked = np.array([bool(ch.blocked) for ch in checks])
+    p_worse = np.where(blocked, 1.0, p_worse)
+    fail = stats.holm(p_worse, alpha)
+    passed = (p_within <= alpha) & ~blocked & ~fail
+    verdicts = np.where(fail, 1, np.where(passed, 0, 2))
+
+    srm: dict[str, np.ndarray] = {}
+    metric_verdicts: dict[str, np.ndarray] = {}
+    critical = {item.config.name: item.config.critical for item in inputs}
+    for item in inputs:
+        name = item.config.name
+        cols = [j for j, ch in enumerate(checks) if ch.metric == name]
+        v = verdicts[:, cols]
+        verdict = np.where((v == 1).any(axis=-1), FAIL, np.where((v == 0).all(axis=-1), PASS, INCONCLUSIVE))
+        if canary_share > 0 and item.srm and cols:
+            first = checks[cols[0]]
+            srm[name] = stats.sample_ratio_mismatch(first.n_baseline, first.n_canary, canary_share)
+            # A broken split biases the comparison: a PASS is not trusted, a FAIL still stands.
+            verdict = np.where((srm[name] < SRM_ALPHA) & (verdict == PASS), INCONCLUSIVE, verdict)
+        metric_verdicts[name] = verdict
+    overall = combine(metric_verdicts, critical)
+    return Decision(checks, verdicts, p_worse, p_within, metric_verdicts, overall, srm, critical, alpha)
+
+
+def combine(metric_verdicts: dict[str, np.ndarray], critical: dict[str, bool]) -> np.ndarray:
+    names = list(metric_verdicts)
+    table = np.stack([metric_verdicts[n] for n in names], axis=-1)
+    crit = np.array([critical[n] for n in names])
+    fail, inconclusive = table == FAIL, table == INCONCLUSIVE
+    critical_fail = (fail & crit).any(axis=-1)
+    any_fail = fail.any(axis=-1)
+    all_pass = (table == PASS).all(axis=-1)
+    critical_open = (inconclusive & crit).any(axis=-1) | inconclusive.all(axis=-1)
+    return np.where(critical_fail, FAIL, np.where(any_fail, MARGINAL, np.where(
+        all_pass, PASS, np.where(critical_open, INCONCLUSIVE, MARGINAL))))
+
+
+def judge(inputs: list[MetricInput], alpha: float = 0.05, canary_share: float = 0.0, **watch) -> Decision:
+    """Checks for every metric, then the decision."""
+    if not 0 < alpha < 0.5:
+        raise UserError(f"alpha {alpha}: must be between 0 and 0.5")
+    checks = [check for item in inputs for check in build_checks(item, alpha)]
+    return decide(inputs, checks, alpha, canary_share, **watch)
+
+
+# --------------------------------------------------------------------------- explanations
+
+
+def _z_for(alpha: float) -> float:
+    return float(sps.norm.isf(alpha))
+
+
+def more_needed(check: Check, decision: Decision, run: int = 0) -> int | None:
+    """About how many more requests per arm would decide an INCONCLUSIVE check (None: cannot say)."""
+    if check.blocked:
+        return check.more_needed or None
+    low, high, effect = check.low[run], check.high[run], check.effect[run]
+    if not (math.isfinite(low) and math.isfinite(high) and math.isfinite(effect)):
+        return None
+    m = decision.p_worse.shape[-1]
+    worse = (effect - check.bound) * (1 if check.direction == "increase" else -1) > 0
+    z_level = _z_for(decision.alpha)
+    se = (high - low) / (2 * z_level)
+    n = float(min(check.n_baseline[run], check.n_canary[run]))
+    z = _z_for(decision.alpha / m) if worse else z_level
+    need = float(stats.requests_needed(n, effect, se, check.bound, z))
+    if not math.isfinite(need) or need <= n:
+        return None
+    return int(need - n)

@@ -1,0 +1,609 @@
+"""The four dashboards of a service: executive, on-call, debug and per-SLO.
+
+Each builder returns a grafanalib ``Dashboard``; ``dashboards.grafana.render`` turns it into the
+JSON Grafana imports. Metric facts used here:
+
+* Triton: counters per model/version (one series per GPU plus one without: always aggregate by
+  model, version); durations are cumulative microseconds; the summary
+  ``nv_inference_request_summary_us{quantile}`` is in microseconds and NaN while empty.
+* dcgm-exporter: ``DCGM_FI_DEV_GPU_UTIL`` in percent, ``DCGM_FI_DEV_FB_USED/FREE`` in MiB,
+  ``DCGM_FI_DEV_SM_CLOCK`` in MHz, power in W, temperature in °C.
+* The triton-slo exporter and the SLO recording rules as named in docs/CONVENTIONS.md.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from grafanalib import core as G
+
+from dashboards import links as L
+from dashboards.panels import Layout, Link, Query, Step, gauge, stat, table, timeseries
+from dashboards.queries import ALL, RATE, Source, matchers, slo_matchers, sources
+from runbooks import runbook_url
+from slo.durations import format_duration
+from slo.model import SLO, BurnRateTier, Spec
+
+TAG = "triton-slo"
+PER_MODEL = "model, version"
+
+# The SRE Workbook's multiwindow tiers: (name, severity, budget share spent, long, short window).
+WORKBOOK_TIERS = (
+    ("page-fast", "critical", Decimal("0.02"), 3600, 300),
+    ("page-slow", "critical", Decimal("0.05"), 21600, 1800),
+    ("ticket-fast", "warning", Decimal("0.10"), 86400, 7200),
+    ("ticket-slow", "warning", Decimal("0.10"), 259200, 21600),
+)
+RULE_WINDOWS = (300, 1800, 3600, 7200, 21600, 86400, 259200)  # slo:sli_error:ratio_rate<W> that exist
+
+
+def tiers_of(slo: SLO) -> tuple[BurnRateTier, ...]:
+    """The SLO's burn-rate tiers, or the Workbook's scaled to its period (14.4 for 1h over 30d)."""
+    if slo.alerting.tiers:
+        return slo.alerting.tiers
+    return tuple(
+        BurnRateTier(name, severity, (share * slo.window.seconds / long).quantize(Decimal("0.001")), long, short)
+        for name, severity, share, long, short in WORKBOOK_TIERS
+    )
+
+
+# --- building blocks -----------------------------------------------------------------------------
+
+
+class Sel:
+    """Selectors of one spec's sources, e.g. ``sel.triton("nv_inference_count")``."""
+
+    def __init__(self, spec: Spec) -> None:
+        self.spec = spec
+        self.src: dict[str, Source] = sources(spec)
+
+    def triton(self, metric: str, per_model: bool = True, **extra: str) -> str:
+        return f"{metric}{{{matchers(self.src['triton'], per_model=per_model, **extra)}}}"
+
+    def dcgm(self, metric: str) -> str:
+        return f"{metric}{{{matchers(self.src['dcgm'], per_gpu=True)}}}"
+
+    def exporter(self, metric: str, per_model: bool = False, per_gpu: bool = False) -> str:
+        return f"{metric}{{{matchers(self.src['exporter'], per_model=per_model, per_gpu=per_gpu)}}}"
+
+    def rate(self, metric: str, by: str = PER_MODEL, **extra: str) -> str:
+        return f"sum by ({by}) (rate({self.triton(metric, **extra)}[{RATE}]))"
+
+    def per_request_seconds(self, duration_metric: str) -> str:
+        """Mean microseconds per successful request, in seconds."""
+        return (f"{self.rate(duration_metric)} / {self.rate('nv_inference_request_success')} / 1e6")
+
+    def error_ratio(self, by: str = PER_MODEL, **extra: str) -> str:
+        failures = self.rate("nv_inference_request_failure", by, **extra)
+        return f"{failures} / ({self.rate('nv_inference_request_success', by, **extra)} + {failures})"
+
+    def quantile_seconds(self, quantile: str, by: str = PER_MODEL, **extra: str) -> str:
+        summary = self.triton("nv_inference_request_summary_us", quantile=f'="{quantile}"', **extra)
+        return f"max by ({by}) ({summary}) / 1e6"
+
+    def golden_accuracy(self) -> str:
+        correct = f"rate({self.exporter('triton_slo_golden_correct_total', per_model=True)}[{RATE}])"
+        total = f"rate({self.exporter('triton_slo_golden_total', per_model=True)}[{RATE}])"
+        return f"sum by ({PER_MODEL}) ({correct}) / sum by ({PER_MODEL}) ({total})"
+
+
+def runbook_links(spec: Spec, board: str, panel_id: int) -> list[Link]:
+    base = spec.service.runbook_base_url
+    return [Link(f"Runbook: {name}", runbook_url(base, name)) for name in L.alerts_on(board, panel_id)]
+
+
+def variables(spec: Spec) -> list[G.Template]:
+    src = sources(spec)
+    tri, dcgm, exp = src["triton"], src["dcgm"], src["exporter"]
+    model_names = [m.name for m in spec.service.models]
+    model_regex = "/^(" + "|".join(model_names) + ")$/" if model_names else None
+
+    def job(source: Source, label: str) -> G.Template:
+        return G.Template(name=source.job_var, label=label, dataSource="${datasource}",
+                          query=f"label_values({source.probe_metric}, job)", default=source.default_job or None,
+                          refresh=2, sort=1)
+
+    def values(name: str, label: str, metric: str, selector: str, regex: str | None = None,
+               label_name: str = "") -> G.Template:
+        return G.Template(name=name, label=label, dataSource="${datasource}",
+                          query=f"label_values({metric}{{{selector}}}, {label_name or name})",
+                          includeAll=True, multi=True, allValue=ALL, default="$__all", regex=regex, refresh=2,
+                          sort=7)
+
+    tri_jobs = f'job=~"${tri.job_var}"'
+    return [
+        G.Template(name="datasource", label="Data source", type="datasource", query="prometheus", refresh=1),
+        G.Template(name="service", label="Service", type="custom", query=spec.service.name,
+                   default=spec.service.name, hide=2),
+        job(tri, "Triton job"),
+        values(tri.instance_var, "Triton instance", tri.probe_metric, tri_jobs, label_name="instance"),
+        values("model", "Model", tri.probe_metric, f'{tri_jobs},instance=~"${tri.instance_var}"', model_regex),
+        values("version", "Version", tri.probe_metric,
+               f'{tri_jobs},instance=~"${tri.instance_var}",model=~"$model"'),
+        job(dcgm, "DCGM job"),
+        values(dcgm.instance_var, "DCGM instance", dcgm.probe_metric, f'job=~"${dcgm.job_var}"',
+               label_name="instance"),
+        values("gpu", "GPU", dcgm.probe_metric, f'job=~"${dcgm.job_var}",instance=~"${dcgm.instance_var}"'),
+        job(exp, "Exporter job"),
+        values(exp.instance_var, "Exporter instance", exp.probe_metric, f'job=~"${exp.job_var}"',
+               label_name="instance"),
+    ]
+
+
+def annotations(spec: Spec) -> list[dict]:
+    """Grafana's own annotations plus recent deployments: model versions loaded, readiness flips."""
+    sel = Sel(spec)
+    info = f"max by ({PER_MODEL}) ({sel.exporter('triton_slo_model_info', per_model=True)})"
+    info_before = f"max by ({PER_MODEL}) ({sel.exporter('triton_slo_model_info', per_model=True)} offset 10m)"
+    ready = sel.exporter("triton_slo_model_ready", per_model=True)
+    prom = {"type": "prometheus", "uid": "${datasource}"}
+    return [
+        {"builtIn": 1, "datasource": {"type": "grafana", "uid": "-- Grafana --"}, "enable": True, "hide": True,
+         "iconColor": "rgba(0, 211, 255, 1)", "name": "Annotations & Alerts", "type": "dashboard"},
+        {"name": "Deployments: model version loaded", "datasource": prom, "enable": True, "hide": False,
+         "iconColor": "blue", "expr": f"{info} unless {info_before}", "step": "1m",
+         "titleFormat": "{{model}} version {{version}} loaded",
+         "textFormat": "a model version first seen in the last 10 minutes", "tagKeys": "model,version"},
+        {"name": "Model readiness changed", "datasource": prom, "enable": True, "hide": False,
+         "iconColor": "orange", "expr": f"changes({ready}[5m]) > 0", "step": "1m",
+         "titleFormat": "{{model}} version {{version}} readiness changed", "tagKeys": "model,version"},
+    ]
+
+
+def dashboard(spec: Spec, board: str, description: str, layout: Layout) -> G.Dashboard:
+    service = spec.service.name
+    return G.Dashboard(
+        title=f"{service} / {L.BOARD_TITLES[board]}",
+        uid=L.dashboard_uid(service, board),
+        description=description,
+        tags=[TAG, f"service:{service}", f"board:{board}"],
+        timezone="browser",
+        refresh="1m",
+        time=G.Time("now-6h", "now"),
+        sharedCrosshair=True,
+        editable=True,
+        panels=layout.panels,
+        templating=G.Templating(list=variables(spec)),
+        annotations=G.Annotations(list=annotations(spec)),
+        links=[
+            # The link bar between the four boards of this service (Grafana lists them by tag).
+            G.DashboardLink(title="triton-slo dashboards", type="dashboards", tags=[TAG, f"service:{service}"],
+                            asDropdown=False, includeVars=True, keepTime=True),
+            G.DashboardLink(title="Runbooks", type="link", uri=spec.service.runbook_base_url, icon="doc",
+                            targetBlank=True, tooltip="runbooks of the alerts of this service"),
+        ],
+    )
+
+
+def slo_named(spec: Spec, kind: str) -> SLO | None:
+    return next((slo for slo in spec.slos if slo.sli.kind == kind), None)
+
+
+def objective_steps(slo: SLO | None) -> list[Step]:
+    return [Step(float(slo.objective_ratio), "green")] if slo else []
+
+
+def _pct(value: Decimal | float) -> str:
+    return f"{float(value) * 100:g}%"
+
+
+# --- executive -----------------------------------------------------------------------------------
+
+
+def executive(spec: Spec) -> G.Dashboard:
+    sel, lay = Sel(spec), Layout()
+    availability = slo_named(spec, "availability")
+    accuracy = slo_named(spec, "accuracy")
+    latency = slo_named(spec, "latency")
+
+    lay.row("Service level")
+    lay.add(stat(
+        "Error budget remaining per SLO",
+        "Share of each SLO's error budget left over its period (slo:period_error_budget_remaining:ratio); "
+        "below 0 the SLO is breached.",
+        "percentunit",
+        [Query(f"min by (slo) (slo:period_error_budget_remaining:ratio{{{slo_matchers()}}})", "{{slo}}")],
+        base_color="red", steps=[Step(0.0, "orange"), Step(0.25, "green")],
+    ), w=12, h=6)
+    avail_expr = f"1 - ({sel.error_ratio()})"
+    avail_desc = "Share of inference requests that succeeded (Triton success / (success + failure))"
+    if availability:
+        avail_desc += f"; the line is the objective, {availability.objective}%."
+    lay.add(timeseries(
+        "Model availability vs objective", avail_desc, "percentunit",
+        [Query(avail_expr, "{{model}} v{{version}}")],
+        max=1.0, soft_min=float(availability.objective_ratio) - 0.01 if availability else 0.99,
+        steps=[Step(float(availability.objective_ratio), "green")] if availability else [],
+        base_color="red", draw_thresholds=True,
+    ), w=12, h=6)
+
+    for slo in spec.slos:
+        period = format_duration(slo.window.seconds)
+        lay.add(gauge(
+            f"{slo.name}: SLI over {slo.window.text}",
+            f"Good share of events over the whole {slo.window.text} period (1 - slo:sli_error:ratio_rate{period}) "
+            f"against the objective {slo.objective}% (green from the objective up).",
+            "percentunit",
+            [Query(f"1 - max(slo:sli_error:ratio_rate{period}{{{slo_matchers(slo.name)}}})", slo.name)],
+            min=max(0.0, float(slo.objective_ratio - slo.error_budget * 10)), max=1.0,
+            steps=[Step(float(slo.objective_ratio), "green")],
+        ), w=max(4, 24 // max(1, len(spec.slos))), h=6)
+
+    lay.row("Latency and quality")
+    p99_steps = [Step(latency.sli.threshold_seconds, "red")] if latency else []
+    lay.add(timeseries(
+        "P99 latency trend",
+        "99th percentile of server-side request latency per model version, from Triton's summary "
+        "(nv_inference_request_summary_us); the line is the latency SLO threshold.",
+        "s", [Query(sel.quantile_seconds("0.99"), "{{model}} v{{version}}")],
+        min=0.0, steps=p99_steps, draw_thresholds=True,
+    ), w=12)
+    lay.add(timeseries(
+        "Golden-set accuracy trend",
+        "Share of golden-set images classified correctly by the exporter's probes"
+        + (f"; the line is the objective, {accuracy.objective}%." if accuracy else "."),
+        "percentunit", [Query(sel.golden_accuracy(), "{{model}} v{{version}}")],
+        max=1.0, steps=objective_steps(accuracy), base_color="red", draw_thresholds=True,
+    ), w=12)
+
+    lay.row("Cost and rollout")
+    gpu_seconds = f"sum(avg_over_time({sel.dcgm('DCGM_FI_DEV_GPU_UTIL')}[{RATE}])) / 100"
+    requests = f"sum(rate({sel.triton('nv_inference_request_success')}[{RATE}]))"
+    lay.add(timeseries(
+        "Cost per 1k inferences (GPU-seconds)",
+        "GPU-seconds spent per 1000 successful requests: the busy share of the selected GPUs "
+        "(DCGM_FI_DEV_GPU_UTIL / 100, GPU-seconds per second) divided by the request rate, times 1000. "
+        "GPUs shared with other workloads make this an upper bound.",
+        "s", [Query(f"{gpu_seconds} / {requests} * 1000", "GPU-seconds per 1k requests")], min=0.0,
+    ), w=12)
+    lay.add(timeseries(
+        "Request rate",
+        "Successful plus failed inference requests per second, per model version.",
+        "reqps",
+        [Query(f"{sel.rate('nv_inference_request_success')} + {sel.rate('nv_inference_request_failure')}",
+               "{{model}} v{{version}}")], min=0.0,
+    ), w=12)
+    if spec.canary:
+        _canary_panels(spec, sel, lay)
+    return dashboard(spec, "executive",
+                     "Is the service meeting its objectives, what it costs, and how the canary compares.", lay)
+
+
+def _canary_panels(spec: Spec, sel: Sel, lay: Layout) -> None:
+    canary = spec.canary
+    assert canary is not None
+    label = canary.label
+    both = f'=~"{canary.baseline}|{canary.canary}"'
+    legend = "{{" + label + "}}"
+    who = f"baseline {label}={canary.baseline} vs canary {label}={canary.canary}"
+    lay.add(timeseries(
+        "Canary vs baseline: P99 latency", f"P99 of request latency, {who}.", "s",
+        [Query(sel.quantile_seconds("0.99", by=label, **{label: both}), legend)], min=0.0,
+    ), w=12)
+    lay.add(timeseries(
+        "Canary vs baseline: error ratio", f"Failed share of inference requests, {who}.", "percentunit",
+        [Query(sel.error_ratio(by=label, **{label: both}), legend)], min=0.0,
+    ), w=12)
+
+
+# --- on-call -------------------------------------------------------------------------------------
+
+
+def oncall(spec: Spec) -> G.Dashboard:
+    sel, lay = Sel(spec), Layout()
+    P = L.OncallPanel
+    th = spec.alerting.thresholds
+
+    def rb(panel_id: int) -> list[Link]:
+        return runbook_links(spec, "oncall", panel_id)
+
+    lay.row("Now")
+    lay.add(table(
+        "Firing alerts",
+        "triton-slo alerts of this service firing now (Prometheus' ALERTS series); each alert's runbook "
+        "and dashboard links are in its annotations.", "none",
+        [Query('ALERTS{alertstate="firing",service="$service",alertname=~"TritonSlo.*"}', instant=True)],
+        hide_columns=("Time", "Value", "__name__", "alertstate"),
+    ), w=12, h=7, id=P.FIRING_ALERTS)
+    lay.add(stat(
+        "Serving state",
+        "1 when Triton's server and every selected model version are ready (exporter probes), else 0; "
+        "up is Prometheus reaching Triton's /metrics.", "bool_yes_no",
+        [Query(f"min by ({PER_MODEL}) ({sel.exporter('triton_slo_model_ready', per_model=True)})",
+               "{{model}} v{{version}} ready"),
+         Query(f"min({sel.exporter('triton_slo_server_ready')})", "server ready"),
+         Query(f"min(up{{{matchers(sel.src['triton'])}}})", "Triton scraped")],
+        base_color="red", steps=[Step(1.0, "green")], links=rb(P.SERVING_STATE),
+    ), w=12, h=7, id=P.SERVING_STATE)
+
+    lay.row("Latency and errors")
+    lay.add(timeseries(
+        "P99 latency per model version",
+        "99th percentile of server-side request latency (Triton summary, microseconds converted to "
+        f"seconds). Lines: warning {th.p99_warning_seconds:g}s, critical {th.p99_critical_seconds:g}s.",
+        "s", [Query(sel.quantile_seconds("0.99"), "{{model}} v{{version}}")], min=0.0,
+        steps=[Step(th.p99_warning_seconds, "orange"), Step(th.p99_critical_seconds, "red")],
+        draw_thresholds=True, links=rb(P.P99_LATENCY),
+    ), w=12, id=P.P99_LATENCY)
+    lay.add(timeseries(
+        "P50 latency per model version",
+        "Median server-side request latency (Triton summary, microseconds converted to seconds).",
+        "s", [Query(sel.quantile_seconds("0.5"), "{{model}} v{{version}}")], min=0.0,
+    ), w=12, id=P.P50_LATENCY)
+    lay.add(timeseries(
+        "Error rate by reason",
+        "Failed inference requests per second by model version and Triton's failure reason "
+        "(REJECTED, CANCELED, BACKEND, OTHER).", "reqps",
+        [Query(sel.rate("nv_inference_request_failure", by="model, version, reason"),
+               "{{model}} v{{version}} {{reason}}")], min=0.0, links=rb(P.ERRORS_BY_REASON),
+    ), w=12, id=P.ERRORS_BY_REASON)
+    lay.add(timeseries(
+        "Request rate per model version",
+        "Inference requests per second (success plus failure); a flat zero is what TritonSloNoTraffic "
+        "pages on.", "reqps",
+        [Query(f"{sel.rate('nv_inference_request_success')} + {sel.rate('nv_inference_request_failure')}",
+               "{{model}} v{{version}}")], min=0.0, links=rb(P.REQUEST_RATE),
+    ), w=12, id=P.REQUEST_RATE)
+    lay.add(timeseries(
+        "Queue time per request",
+        "Mean time a request waited in Triton's scheduler queue (nv_inference_queue_duration_us per "
+        f"successful request). Line: warning {th.queue_time_warning_seconds:g}s.", "s",
+        [Query(sel.per_request_seconds("nv_inference_queue_duration_us"), "{{model}} v{{version}}")],
+        min=0.0, steps=[Step(th.queue_time_warning_seconds, "orange")], draw_thresholds=True,
+        links=rb(P.QUEUE_TIME),
+    ), w=12, id=P.QUEUE_TIME)
+    lay.add(timeseries(
+        "Golden-set accuracy",
+        "Share of golden-set images the exporter's probes saw classified correctly, per model version.",
+        "percentunit", [Query(sel.golden_accuracy(), "{{model}} v{{version}}")], max=1.0,
+        steps=[Step(th.accuracy_warning, "green")] if th.accuracy_warning else [],
+        base_color="red" if th.accuracy_warning else "green",
+        draw_thresholds=bool(th.accuracy_warning), links=rb(P.GOLDEN_ACCURACY),
+    ), w=12, id=P.GOLDEN_ACCURACY)
+
+    lay.row("GPUs")
+    fb_used = sel.dcgm("DCGM_FI_DEV_FB_USED")
+    fb_free = sel.dcgm("DCGM_FI_DEV_FB_FREE")
+    lay.add(timeseries(
+        "GPU memory used per GPU",
+        "Framebuffer used / (used + free) per GPU (dcgm-exporter, MiB). Line: the headroom warning "
+        f"at {_pct(1 - th.memory_headroom_warning)} used.", "percentunit",
+        [Query(f"max by (gpu, UUID) ({fb_used}) / (max by (gpu, UUID) ({fb_used}) + max by (gpu, UUID) "
+               f"({fb_free}))", "GPU {{gpu}}")],
+        min=0.0, max=1.0, steps=[Step(1 - th.memory_headroom_warning, "orange"), Step(0.98, "red")],
+        draw_thresholds=True, links=rb(P.GPU_MEMORY_PER_GPU),
+    ), w=12, id=P.GPU_MEMORY_PER_GPU)
+    gpu_info = sel.exporter("triton_slo_model_gpu_info", per_model=True)
+    lay.add(timeseries(
+        "GPU memory per model",
+        "Framebuffer used on the GPUs each model version runs on, joined through "
+        "triton_slo_model_gpu_info (model -> GPU UUID); models sharing a GPU show the same GPU total.",
+        "bytes",
+        [Query(f"max by (model, version, gpu) ({gpu_info} * on (UUID) group_left () "
+               f"max by (UUID) ({fb_used} * 1048576))", "{{model}} v{{version}} on GPU {{gpu}}")],
+        min=0.0,
+    ), w=12, id=P.GPU_MEMORY_PER_MODEL)
+    xid = sel.exporter("triton_slo_gpu_xid_errors_total", per_gpu=True)
+    headroom = sel.exporter("triton_slo_gpu_memory_headroom_ratio", per_gpu=True)
+    lay.add(timeseries(
+        "Recent OOM and XID events",
+        "XID errors per GPU and code (31/43: the application faulted or stopped the GPU, 48: double-bit "
+        "ECC, 79: fell off the bus) and GPUs whose framebuffer was full (under 1% free: allocations "
+        "fail with out-of-memory).", "short",
+        [Query(f"sum by (gpu, xid) (increase({xid}[{RATE}])) > 0", "GPU {{gpu}} XID {{xid}}"),
+         Query(f"count by (gpu) ({headroom} < 0.01)", "GPU {{gpu}} framebuffer full")],
+        min=0.0, bars=True, links=rb(P.OOM_XID_EVENTS),
+    ), w=12, id=P.OOM_XID_EVENTS)
+    lay.add(timeseries(
+        "GPU throttling",
+        "Clock throttle reasons active per GPU (1 = active), from the exporter's decoding of dcgm's "
+        "throttle bitmask.", "short",
+        [Query(f"max by (gpu, reason) ({sel.exporter('triton_slo_gpu_throttle_active', per_gpu=True)})",
+               "GPU {{gpu}} {{reason}}")], min=0.0, max=1.0, links=rb(P.GPU_THROTTLING),
+    ), w=12, id=P.GPU_THROTTLING)
+
+    lay.row("Rollout and telemetry")
+    if spec.canary:
+        lay.add(timeseries(
+            "Canary deltas",
+            f"Canary minus baseline for each judged metric (slo:canary_delta:*, {spec.canary.label}="
+            f"{spec.canary.canary} vs {spec.canary.baseline}); above zero the canary is worse for "
+            "metrics that must not increase.", "short",
+            [Query('{__name__=~"slo:canary_delta:.+",service="$service"}', "{{__name__}}")],
+            links=rb(P.CANARY_DELTAS),
+        ), w=12, id=P.CANARY_DELTAS)
+    lay.add(stat(
+        "Exporter upstreams",
+        "Whether the triton-slo exporter reached each upstream (Triton metrics, Triton API, dcgm) at "
+        "its last scrape.", "bool_yes_no",
+        [Query(f"min by (upstream) ({sel.exporter('triton_slo_up')})", "{{upstream}}")],
+        base_color="red", steps=[Step(1.0, "green")], links=rb(P.EXPORTER_UPSTREAMS),
+    ), w=12, h=8, id=P.EXPORTER_UPSTREAMS)
+    return dashboard(spec, "oncall", "What is broken now: latency, errors, alerts, GPUs, rollout.", lay)
+
+
+# --- debug ---------------------------------------------------------------------------------------
+
+
+def debug(spec: Spec) -> G.Dashboard:
+    sel, lay = Sel(spec), Layout()
+    lay.row("Where requests spend their time")
+    stages = (
+        ("nv_inference_queue_duration_us", "queue"),
+        ("nv_inference_compute_input_duration_us", "compute input"),
+        ("nv_inference_compute_infer_duration_us", "compute infer"),
+        ("nv_inference_compute_output_duration_us", "compute output"),
+    )
+    lay.add(timeseries(
+        "Per-stage latency",
+        "Mean time per successful request in each stage of Triton's pipeline: scheduler queue, input "
+        "copy, model execution, output copy (cumulative microseconds / requests).", "s",
+        [Query(sel.per_request_seconds(metric), "{{model}} v{{version}} " + stage) for metric, stage in stages],
+        min=0.0,
+    ), w=12)
+    lay.add(timeseries(
+        "Batch size (inferences per execution)",
+        "nv_inference_count / nv_inference_exec_count: how many inferences Triton's dynamic batcher "
+        "put into each model execution.", "short",
+        [Query(f"{sel.rate('nv_inference_count')} / {sel.rate('nv_inference_exec_count')}",
+               "{{model}} v{{version}}")], min=0.0,
+    ), w=12)
+    lay.add(timeseries(
+        "Pending requests",
+        "Requests waiting in Triton's queue or being executed (nv_inference_pending_request_count).",
+        "short", [Query(f"sum by ({PER_MODEL}) ({sel.triton('nv_inference_pending_request_count')})",
+                        "{{model}} v{{version}}")], min=0.0,
+    ), w=12)
+    lay.add(timeseries(
+        "Mean request latency",
+        "End-to-end server-side time per successful request (nv_inference_request_duration_us), and "
+        "the probe's client-side P99 from the exporter's histogram.", "s",
+        [Query(sel.per_request_seconds("nv_inference_request_duration_us"), "{{model}} v{{version}} server mean"),
+         Query(f"histogram_quantile(0.99, sum by (model, version, le) (rate("
+               f"{sel.exporter('triton_slo_probe_latency_seconds_bucket', per_model=True)}[{RATE}])))",
+               "{{model}} v{{version}} probe P99")], min=0.0,
+    ), w=12)
+
+    lay.row("GPUs")
+    lay.add(timeseries(
+        "GPU utilization",
+        "Share of time a kernel ran on each GPU: dcgm-exporter's DCGM_FI_DEV_GPU_UTIL (percent) and "
+        "Triton's own nv_gpu_utilization (0-1, shown in percent).", "percent",
+        [Query(f"max by (gpu) ({sel.dcgm('DCGM_FI_DEV_GPU_UTIL')})", "GPU {{gpu}} (dcgm)"),
+         Query(f"max by (gpu_uuid) ({sel.triton('nv_gpu_utilization', per_model=False)}) * 100",
+               "{{gpu_uuid}} (Triton)")], min=0.0, max=100.0,
+    ), w=12)
+    lay.add(timeseries(
+        "SM clock",
+        "Streaming-multiprocessor clock per GPU (DCGM_FI_DEV_SM_CLOCK, MHz); drops under load mean "
+        "throttling.", "hertz",
+        [Query(f"max by (gpu) ({sel.dcgm('DCGM_FI_DEV_SM_CLOCK')}) * 1e6", "GPU {{gpu}}")], min=0.0,
+    ), w=12)
+    lay.add(timeseries(
+        "Throttle reasons",
+        "Clock throttle reasons active per GPU (exporter's triton_slo_gpu_throttle_active, 1 = active).",
+        "short", [Query(f"max by (gpu, reason) ({sel.exporter('triton_slo_gpu_throttle_active', per_gpu=True)})",
+                        "GPU {{gpu}} {{reason}}")], min=0.0, max=1.0,
+    ), w=12)
+    lay.add(timeseries(
+        "Power and temperature",
+        "Board power draw (DCGM_FI_DEV_POWER_USAGE, W) and GPU temperature (DCGM_FI_DEV_GPU_TEMP, °C).",
+        "watt", [Query(f"max by (gpu) ({sel.dcgm('DCGM_FI_DEV_POWER_USAGE')})", "GPU {{gpu}} power"),
+                 Query(f"max by (gpu) ({sel.dcgm('DCGM_FI_DEV_GPU_TEMP')})", "GPU {{gpu}} °C")],
+        min=0.0,
+    ), w=12)
+    batch = f"({sel.rate('nv_inference_count', by='')} / {sel.rate('nv_inference_exec_count', by='')})"
+    gpu_info = sel.exporter("triton_slo_model_gpu_info", per_model=True)
+    model_fb = (f"max by (model, version) ({gpu_info} * on (UUID) group_left () max by (UUID) "
+                f"({sel.dcgm('DCGM_FI_DEV_FB_USED')} * 1048576))")
+    lay.add(timeseries(
+        "Memory per inference",
+        "Memory held per inference slot of a batch: GPU framebuffer used on a model's GPUs divided by "
+        "its mean batch size, and Triton's host memory divided by the service's mean batch size.",
+        "bytes",
+        [Query(f"{model_fb} / ({sel.rate('nv_inference_count')} / {sel.rate('nv_inference_exec_count')})",
+               "{{model}} v{{version}} GPU"),
+         Query(f"sum({sel.triton('nv_cpu_memory_used_bytes', per_model=False)}) / {batch}", "host")],
+        min=0.0,
+    ), w=12)
+
+    lay.row("Triton process and exporter")
+    lay.add(timeseries(
+        "Triton CPU utilization",
+        "CPU utilization of Triton's host as Triton reports it (nv_cpu_utilization, 0-1).", "percentunit",
+        [Query(f"max by (instance) ({sel.triton('nv_cpu_utilization', per_model=False)})", "{{instance}}")],
+        min=0.0,
+    ), w=12)
+    lay.add(timeseries(
+        "Triton memory",
+        "Host memory used (nv_cpu_memory_used_bytes) and GPU memory used as Triton sees it "
+        "(nv_gpu_memory_used_bytes, per GPU).", "bytes",
+        [Query(f"max by (instance) ({sel.triton('nv_cpu_memory_used_bytes', per_model=False)})", "host {{instance}}"),
+         Query(f"max by (gpu_uuid) ({sel.triton('nv_gpu_memory_used_bytes', per_model=False)})", "{{gpu_uuid}}")],
+        min=0.0,
+    ), w=12)
+    lay.add(timeseries(
+        "Exporter health",
+        "Whether the triton-slo exporter reached each upstream (1 = up) and how long its scrape of it "
+        "took (seconds, right scale of the same unit).", "s",
+        [Query(f"max by (upstream) ({sel.exporter('triton_slo_scrape_duration_seconds')})", "{{upstream}} scrape"),
+         Query(f"min by (upstream) ({sel.exporter('triton_slo_up')})", "{{upstream}} up")], min=0.0,
+    ), w=12)
+    lay.add(timeseries(
+        "Exporter errors",
+        "Scrape errors per second by upstream and reason, and payloads it could not parse.", "short",
+        [Query(f"sum by (upstream, reason) (rate({sel.exporter('triton_slo_scrape_errors_total')}[{RATE}]))",
+               "{{upstream}} {{reason}}"),
+         Query(f"sum by (upstream) (rate({sel.exporter('triton_slo_parse_errors_total')}[{RATE}]))",
+               "{{upstream}} parse errors")], min=0.0,
+    ), w=12)
+    return dashboard(spec, "debug", "Why it is slow or failing: Triton's pipeline, GPUs, the exporter. "
+                     "Deployments are drawn as annotations.", lay)
+
+
+# --- per SLO -------------------------------------------------------------------------------------
+
+
+def slos(spec: Spec) -> G.Dashboard:
+    lay = Layout()
+    P = L.SloPanel
+    lay.row("Every SLO")
+    lay.add(stat(
+        "Error budget remaining",
+        "Share of the error budget left over each SLO's period; below 0 the objective is missed.",
+        "percentunit",
+        [Query(f"min by (slo) (slo:period_error_budget_remaining:ratio{{{slo_matchers()}}})", "{{slo}}")],
+        base_color="red", steps=[Step(0.0, "orange"), Step(0.25, "green")],
+    ), w=12, h=6, id=P.BUDGET_REMAINING)
+    lay.add(timeseries(
+        "Burn rate (shortest page window)",
+        "How fast each SLO spends its budget (slo:current_burn_rate:ratio): 1 spends it exactly over the "
+        "period; the budget-burn alerts link here.", "short",
+        [Query(f"max by (slo) (slo:current_burn_rate:ratio{{{slo_matchers()}}})", "{{slo}}")], min=0.0,
+        links=[link for name in ("TritonSloAvailabilityBudgetBurn", "TritonSloLatencyBudgetBurn",
+                                 "TritonSloAccuracyBudgetBurn", "TritonSloCustomBudgetBurn")
+               for link in [Link(f"Runbook: {name}", runbook_url(spec.service.runbook_base_url, name))]],
+    ), w=12, h=6, id=P.BURN_RATE)
+    for slo in spec.slos:
+        _slo_row(spec, slo, lay)
+    return dashboard(spec, "slo", "Each SLO: its SLI against the objective, burn rates on the alert "
+                     "windows with the alert thresholds, and the budget left over the period.", lay)
+
+
+def _slo_row(spec: Spec, slo: SLO, lay: Layout) -> None:
+    sel_ = slo_matchers(slo.name)
+    lay.row(f"SLO {slo.name}: {slo.objective}% over {slo.window.text}")
+    about = f" {slo.description}" if slo.description else ""
+    lay.add(timeseries(
+        f"{slo.name}: SLI vs objective",
+        f"Good share of events over 5 minutes (1 - slo:sli_error:ratio_rate5m) against the objective "
+        f"{slo.objective}%.{about}", "percentunit",
+        [Query(f"1 - max by ({PER_MODEL}) (slo:sli_error:ratio_rate5m{{{sel_}}})", "{{model}} v{{version}}"),
+         Query(f"max(slo:objective:ratio{{{slo_matchers(slo.name, per_model=False)}}})", "objective")],
+        max=1.0, soft_min=float(slo.objective_ratio) - float(slo.error_budget) * 10,
+    ), w=8)
+    tiers = tiers_of(slo)
+    windows = sorted({w for t in tiers for w in (t.long_window, t.short_window) if w in RULE_WINDOWS})
+    budget = f"scalar(max(slo:error_budget:ratio{{{slo_matchers(slo.name, per_model=False)}}}))"
+    steps = sorted({float(t.factor) for t in tiers})
+    lay.add(timeseries(
+        f"{slo.name}: burn rate on the alert windows",
+        "Error ratio over each alert window divided by the error budget; the lines are the tiers' "
+        "burn-rate thresholds (" + ", ".join(f"{t.name} {t.factor}x over {format_duration(t.long_window)}"
+                                             for t in tiers) + ").",
+        "short",
+        [Query(f"max by ({PER_MODEL}) (slo:sli_error:ratio_rate{format_duration(w)}{{{sel_}}}) / {budget}",
+               f"{format_duration(w)} {{{{model}}}} v{{{{version}}}}") for w in windows],
+        min=0.0, steps=[Step(s, "red") for s in steps], draw_thresholds=True,
+    ), w=8)
+    lay.add(timeseries(
+        f"{slo.name}: error budget remaining",
+        f"Share of the error budget left over the {slo.window.text} period "
+        "(slo:period_error_budget_remaining:ratio).", "percentunit",
+        [Query(f"min by ({PER_MODEL}) (slo:period_error_budget_remaining:ratio{{{sel_}}})",
+               "{{model}} v{{version}}")],
+        max=1.0, steps=[Step(0.0, "green")], base_color="red", draw_thresholds=True,
+    ), w=8)
+
+
+BUILDERS = {"executive": executive, "oncall": oncall, "debug": debug, "slo": slos}

@@ -1,0 +1,108 @@
+"""PromQL selectors of the dashboards and the template variables they are written against.
+
+Every raw series is selected through a job and an instance variable of its source (Triton,
+dcgm-exporter, the triton-slo exporter), plus the spec's own fixed matchers; recording rules
+(names with ``:``) are selected by ``service`` and ``slo``. :func:`fill_variables` substitutes
+values the way Grafana does, for the snapshot command and the tests that run every query.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from slo.model import Spec
+
+RATE = "$__rate_interval"
+ALL = ".*"  # allValue of multi-value variables: also matches series without the label
+
+
+@dataclass(frozen=True)
+class Source:
+    """A scrape source: its job and instance variables and the spec's fixed matchers."""
+
+    job_var: str
+    instance_var: str
+    fixed: tuple[tuple[str, str], ...]
+    default_job: str
+    probe_metric: str  # a series every target of this source exposes (for variable queries)
+
+
+def sources(spec: Spec) -> dict[str, Source]:
+    service = spec.service
+
+    def source(prefix: str, selector: Mapping[str, str], probe: str) -> Source:
+        fixed = tuple(sorted((k, v) for k, v in selector.items() if k not in ("job", "instance")))
+        return Source(f"{prefix}job", f"{prefix}instance", fixed, selector.get("job", ""), probe)
+
+    return {
+        "triton": source("", service.triton_selector, "nv_inference_request_success"),
+        "dcgm": source("dcgm_", service.dcgm_selector, "DCGM_FI_DEV_GPU_UTIL"),
+        "exporter": source("exporter_", service.exporter_selector, "triton_slo_up"),
+    }
+
+
+def _quote(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def matchers(source: Source, *, per_model: bool = False, per_gpu: bool = False, **extra: str) -> str:
+    """The inside of ``{...}``: job/instance variables, fixed matchers, optional model/GPU variables."""
+    parts = [f'job=~"${source.job_var}"', f'instance=~"${source.instance_var}"']
+    parts += [f"{name}={_quote(value)}" for name, value in source.fixed]
+    if per_model:
+        parts += ['model=~"$model"', 'version=~"$version"']
+    if per_gpu:
+        parts.append('gpu=~"$gpu"')
+    for name, value in extra.items():
+        parts.append(f"{name}{value}")  # value carries its operator: quantile='="0.99"'
+    return ",".join(parts)
+
+
+def slo_matchers(slo: str | None = None, *, per_model: bool = True) -> str:
+    parts = ['service="$service"']
+    if slo is not None:
+        parts.append(f"slo={_quote(slo)}")
+    if per_model:
+        parts += ['model=~"$model"', 'version=~"$version"']
+    return ",".join(parts)
+
+
+_VARIABLE = re.compile(r"\$(\w+)|\$\{(\w+)(?::\w+)?\}|\[\[(\w+)\]\]")
+
+
+def variables_in(expr: str) -> set[str]:
+    return {next(g for g in m.groups() if g) for m in _VARIABLE.finditer(expr)}
+
+
+def fill_variables(expr: str, values: Mapping[str, str]) -> str:
+    """``expr`` with every ``$var``/``${var}`` replaced; an unknown variable is a KeyError (a bug)."""
+
+    def replace(match: re.Match[str]) -> str:
+        name = next(g for g in match.groups() if g)
+        if name not in values:
+            raise KeyError(f"no value for template variable ${name} in {expr!r}")
+        return values[name]
+
+    return _VARIABLE.sub(replace, expr)
+
+
+def default_values(spec: Spec, rate_interval: str = "1m", **overrides: str) -> dict[str, str]:
+    """What Grafana substitutes on a fresh load: the spec's jobs, All for the rest."""
+    src = sources(spec)
+    values = {
+        "service": spec.service.name,
+        "model": ALL,
+        "version": ALL,
+        "gpu": ALL,
+        "__rate_interval": rate_interval,
+        "__interval": rate_interval,
+        "__range": rate_interval,
+        "datasource": "prometheus",
+    }
+    for source in src.values():
+        values[source.job_var] = re.escape(source.default_job) if source.default_job else ".+"
+        values[source.instance_var] = ALL
+    values.update(overrides)
+    return values

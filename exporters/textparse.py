@@ -67,6 +67,7 @@ class Family:
     help: str | None = None  # unescaped HELP text; None when upstream sent no HELP line
     chunks: list[str] = field(default_factory=list)  # runs of valid sample lines, each ending in \n
     count: int = 0  # sample lines
+    header: list[str] = field(default_factory=list)  # its valid HELP and TYPE lines as they came
     has_timestamps: bool = False
 
     @property
@@ -185,8 +186,10 @@ def scan(text: str) -> Scan:
                 allowed = (name,)
             if kind == "HELP":
                 current.help = unescape_help(rest or "")
+                current.header.append(line + "\n")
             elif rest in _SUFFIXES:
                 current.type = rest
+                current.header.append(line + "\n")
                 allowed = tuple(name + suffix for suffix in _SUFFIXES[rest])
             else:
                 bad += 1

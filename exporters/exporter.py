@@ -1,0 +1,376 @@
+"""Collect at scrape time: Triton /metrics, Triton's HTTP API and dcgm-exporter, one snapshot each.
+
+Concurrent scrapes are coalesced: the first one builds a snapshot, the others wait for it and get
+the same bytes. Each upstream runs on a worker thread of its own with a deadline below the scrape
+timeout; an upstream that hangs is not asked again while its last request is still pending, so a
+hung server costs one stuck thread, not one per scrape. A failed upstream gives ``up 0``, a counted
+error, and the rest of the page as usual.
+"""
+
+from __future__ import annotations
+
+import gzip
+import sys
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+
+from prometheus_client import REGISTRY, generate_latest
+from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
+
+from exporters import dcgm
+from exporters.config import ExporterConfig
+from exporters.fetch import REASONS, FetchError, fetch_text
+from exporters.probes import Prober
+from exporters.render import OwnFamily, label_text, render_own, render_passthrough
+from exporters.textparse import Family, Scan, scan
+from exporters.triton_api import ApiError, ApiSnapshot, TritonApi
+
+TRITON, TRITON_API, DCGM = "triton", "triton_api", "dcgm"
+PASSTHROUGH_PREFIXES = {TRITON: ("nv_",), DCGM: ("DCGM_FI_", "DCGM_EXP_")}
+_MARGIN_S = 0.5  # left of Prometheus' scrape timeout for rendering and the answer itself
+
+
+@dataclass
+class Result:
+    """One upstream's part of a snapshot."""
+
+    upstream: str
+    up: bool
+    duration_s: float
+    error: tuple[str, str] | None = None  # (reason, detail)
+    scan: Scan | None = None
+    api: ApiSnapshot | None = None
+
+
+class Upstream:
+    """A fetch job on its own worker thread: concurrent callers share the pending fetch."""
+
+    def __init__(self, name: str, job: Callable[[float], Result]) -> None:
+        self.name = name
+        self._job = job
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"upstream-{name}")
+        self._lock = threading.Lock()
+        self._pending: Future | None = None
+
+    def start(self, timeout: float) -> Future:
+        with self._lock:
+            if self._pending is None or self._pending.done():
+                self._pending = self._pool.submit(self._run, timeout)
+            return self._pending
+
+    def _run(self, timeout: float) -> Result:
+        started = time.monotonic()
+        try:
+            result = self._job(timeout)
+        except FetchError as exc:
+            return Result(self.name, False, time.monotonic() - started, (exc.reason, exc.detail))
+        except ApiError as exc:
+            return Result(self.name, False, time.monotonic() - started, (exc.reason, exc.detail))
+        result.duration_s = time.monotonic() - started
+        return result
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+@dataclass
+class Snapshot:
+    results: dict[str, Result]
+    passthrough: list[tuple[Family, frozenset[str]]]
+    own: list[OwnFamily]
+    _rendered: dict[tuple[bool, bool], bytes] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def body(self, openmetrics: bool, gzipped: bool) -> bytes:
+        """The page in one format, rendered once per snapshot whoever asks."""
+        key = (openmetrics, gzipped)
+        with self._lock:
+            if key not in self._rendered:
+                if gzipped:
+                    self._rendered[key] = gzip.compress(self._plain_or_om(openmetrics), compresslevel=1)
+                else:
+                    self._rendered[key] = self._plain_or_om(openmetrics)
+            return self._rendered[key]
+
+    def _plain_or_om(self, openmetrics: bool) -> bytes:
+        key = (openmetrics, False)
+        if key in self._rendered:
+            return self._rendered[key]
+        parts = [render_passthrough(family, openmetrics, drop) for family, drop in self.passthrough]
+        parts.append(render_own(self.own, openmetrics))
+        # the exporter process' own health (process_*, python_*), from prometheus_client
+        if openmetrics:
+            parts.append(generate_openmetrics(REGISTRY).decode())  # ends with # EOF
+        else:
+            parts.append(generate_latest(REGISTRY).decode())
+        body = "".join(parts).encode()
+        self._rendered[key] = body
+        return body
+
+
+def _log(message: str) -> None:
+    print(f"triton-slo export: {message}", file=sys.stderr, flush=True)
+
+
+class Exporter:
+    """Builds the /metrics page. ``scrape(openmetrics, gzipped, scrape_timeout)`` -> bytes."""
+
+    def __init__(self, config: ExporterConfig, probes: bool = True) -> None:
+        self.config = config
+        self._upstreams: dict[str, Upstream] = {}
+        if config.triton_passthrough:
+            self._upstreams[TRITON] = Upstream(TRITON, self._fetch_text(TRITON, config.triton_metrics_url))
+        self._upstreams[TRITON_API] = Upstream(TRITON_API, self._fetch_api)
+        if config.dcgm_url:
+            self._upstreams[DCGM] = Upstream(DCGM, self._fetch_text(DCGM, config.dcgm_url))
+        self._api_local = threading.local()
+        self._errors: dict[tuple[str, str], int] = {
+            (name, reason): 0 for name in self._upstreams for reason in REASONS
+        }
+        self._parse_errors: dict[str, int] = dict.fromkeys(self._upstreams, 0)
+        self._xids = dcgm.XidCounter()
+        self._state_lock = threading.Lock()
+        self._build_lock = threading.Lock()
+        self._building: Future | None = None
+        self.prober = (
+            Prober(config.probes, config.triton_url, config.access_token)
+            if probes and config.probes.enabled
+            else None
+        )
+        self._logged: dict[tuple[str, str], str] = {}
+
+    def start(self) -> None:
+        if self.prober is not None:
+            self.prober.start()
+
+    def close(self) -> None:
+        if self.prober is not None:
+            self.prober.stop()
+        for upstream in self._upstreams.values():
+            upstream.close()
+
+    # --- upstream jobs (each runs on its upstream's worker thread) -------------------------------
+    def _fetch_text(self, name: str, url: str) -> Callable[[float], Result]:
+        def job(timeout: float) -> Result:
+            text = fetch_text(url, timeout, self.config.max_body_bytes)
+            scanned = scan(text)
+            if not scanned.families and scanned.bad_lines:
+                raise FetchError("unparseable", f"{scanned.bad_lines} lines, none valid: {scanned.first_bad!r}")
+            return Result(name, True, 0.0, scan=scanned)
+
+        return job
+
+    def _fetch_api(self, timeout: float) -> Result:
+        api = getattr(self._api_local, "api", None)
+        if api is None or getattr(self._api_local, "timeout", None) != timeout:
+            if api is not None:
+                api.close()
+            api = TritonApi(self.config.triton_url, timeout, self.config.access_token, self.config.statistics)
+            self._api_local.api, self._api_local.timeout = api, timeout
+        return Result(TRITON_API, True, 0.0, api=api.snapshot())
+
+    # --- scrape -----------------------------------------------------------------------------
+    def scrape(self, openmetrics: bool = False, gzipped: bool = False, scrape_timeout: float | None = None) -> bytes:
+        return self.snapshot(scrape_timeout).body(openmetrics, gzipped)
+
+    def snapshot(self, scrape_timeout: float | None = None) -> Snapshot:
+        """The current snapshot: built by this caller, or shared with a build already under way."""
+        with self._build_lock:
+            owner = self._building is None
+            if owner:
+                self._building = Future()
+            pending = self._building
+        if not owner:
+            return pending.result()
+        try:
+            snap = self._build(self._timeout(scrape_timeout))
+            pending.set_result(snap)
+            return snap
+        except BaseException as exc:
+            pending.set_exception(exc)
+            raise
+        finally:
+            with self._build_lock:
+                self._building = None
+
+    def _timeout(self, scrape_timeout: float | None) -> float:
+        timeout = self.config.timeout_s
+        if scrape_timeout and scrape_timeout > 0:
+            timeout = min(timeout, max(0.1, scrape_timeout - _MARGIN_S))
+        return timeout
+
+    def _build(self, timeout: float) -> Snapshot:
+        deadline = time.monotonic() + timeout
+        futures = {name: upstream.start(timeout) for name, upstream in self._upstreams.items()}
+        results: dict[str, Result] = {}
+        for name, pending in futures.items():
+            try:
+                results[name] = pending.result(timeout=max(0.0, deadline - time.monotonic()))
+            except FutureTimeout:
+                results[name] = Result(name, False, timeout, ("timeout", f"no answer within {timeout:g}s"))
+        dcgm_result = results.get(DCGM)
+        decoded = (
+            dcgm.decode(dcgm_result.scan.families, self.config.dcgm_drop_labels)
+            if dcgm_result is not None and dcgm_result.scan is not None
+            else None
+        )
+        self._account(results)
+        if decoded is not None:
+            self._xids.observe(decoded.xid_last)
+        return Snapshot(results, self._passthrough(results), self._own_families(results, decoded))
+
+    def _account(self, results: dict[str, Result]) -> None:
+        with self._state_lock:
+            for name, result in results.items():
+                if result.error is not None:
+                    self._errors[(name, result.error[0])] = self._errors.get((name, result.error[0]), 0) + 1
+                    self._log_change(name, f"{name} upstream down: {result.error[0]}: {result.error[1]}")
+                else:
+                    self._log_change(name, "")
+                if result.scan is not None:
+                    self._parse_errors[name] += result.scan.bad_lines
+                    if result.scan.bad_lines:
+                        self._log_change(name + ":parse", f"{name}: skipped {result.scan.bad_lines} bad lines, "
+                                                          f"first: {result.scan.first_bad!r}")
+                if result.api is not None:
+                    for reason, detail in result.api.errors:
+                        self._errors[(name, reason)] = self._errors.get((name, reason), 0) + 1
+                        self._log_change(name + ":partial", f"{name}: {reason}: {detail}")
+
+    def _log_change(self, key: str, message: str) -> None:
+        """Log a state once when it starts (and when it ends), not at every scrape."""
+        if self._logged.get(key, "") != message:
+            if message:
+                _log(message)
+            elif self._logged.get(key):
+                _log(f"{key} upstream back up")
+            self._logged[key] = message
+
+    def _passthrough(self, results: dict[str, Result]) -> list[tuple[Family, frozenset[str]]]:
+        families: list[tuple[Family, frozenset[str]]] = []
+        for name, enabled, drop in (
+            (TRITON, self.config.triton_passthrough, self.config.triton_drop_labels),
+            (DCGM, self.config.dcgm_passthrough, self.config.dcgm_drop_labels),
+        ):
+            result = results.get(name)
+            if not enabled or result is None or result.scan is None:
+                continue
+            prefixes = PASSTHROUGH_PREFIXES[name]
+            families.extend((family, drop) for family in result.scan.families if family.name.startswith(prefixes))
+        return families
+
+    # --- our own families ------------------------------------------------------------------------
+    def _own_families(self, results: dict[str, Result], decoded: dcgm.Decoded | None) -> list[OwnFamily]:
+        families = self._health_families(results)
+        api = results.get(TRITON_API)
+        if api is not None and api.api is not None:
+            families.extend(model_families(api.api))
+        families.append(model_gpu_family(
+            api.api if api is not None else None,
+            results[TRITON].scan if TRITON in results and results[TRITON].scan is not None else None,
+            decoded.gpu_uuid if decoded is not None else {},
+        ))
+        if decoded is not None:
+            families.extend(gpu_families(decoded))
+        xid = OwnFamily("triton_slo_gpu_xid_errors", "counter",
+                        "XID errors seen, per XID code (decoded from DCGM_FI_DEV_XID_ERRORS, the last code).")
+        for series in self._xids.counts():
+            xid.add(label_text(series.labels), series.value, "_total")
+        families.append(xid)
+        if self.prober is not None:
+            families.extend(self.prober.stats.families())
+        return families
+
+    def _health_families(self, results: dict[str, Result]) -> list[OwnFamily]:
+        up = OwnFamily("triton_slo_up", "gauge", "1 if the last fetch from the upstream succeeded, else 0.")
+        duration = OwnFamily("triton_slo_scrape_duration_seconds", "gauge", "Time the last fetch from the "
+                             "upstream took.")
+        errors = OwnFamily("triton_slo_scrape_errors", "counter", "Failed fetches from the upstream, by reason.")
+        parse = OwnFamily("triton_slo_parse_errors", "counter", "Lines of the upstream's answer that were "
+                          "skipped as malformed.")
+        for name, result in results.items():
+            labels = f'{{upstream="{name}"}}'
+            up.add(labels, 1.0 if result.up else 0.0)
+            duration.add(labels, result.duration_s)
+        with self._state_lock:
+            for (name, reason), count in sorted(self._errors.items()):
+                errors.add(f'{{upstream="{name}",reason="{reason}"}}', count, "_total")
+            for name, count in sorted(self._parse_errors.items()):
+                parse.add(f'{{upstream="{name}"}}', count, "_total")
+        return [up, duration, errors, parse]
+
+
+def model_families(api: ApiSnapshot) -> list[OwnFamily]:
+    live = OwnFamily("triton_slo_server_live", "gauge", "1 if Triton says it is live.")
+    ready = OwnFamily("triton_slo_server_ready", "gauge", "1 if Triton says it is ready.")
+    live.add("", 1.0 if api.live else 0.0)
+    ready.add("", 1.0 if api.ready else 0.0)
+    model_ready = OwnFamily("triton_slo_model_ready", "gauge", "1 if the model version is loaded and ready.")
+    info = OwnFamily("triton_slo_model_info", "gauge", "Config of a ready model version (always 1).")
+    for state in api.models:
+        model_ready.add(label_text((("model", state.model), ("version", state.version))), 1.0 if state.ready else 0.0)
+    for (model, version), config in sorted(api.configs.items()):
+        info.add(label_text((
+            ("model", model), ("version", version), ("platform", config.platform), ("backend", config.backend),
+            ("max_batch_size", str(config.max_batch_size)),
+            ("dynamic_batching", "true" if config.dynamic_batching else "false"),
+            ("instance_kind", config.instance_kind), ("instance_count", str(config.instance_count)),
+        )), 1.0)
+    last = OwnFamily("triton_slo_model_last_inference_timestamp_seconds", "gauge",
+                     "When the model version last ran an inference (statistics extension).")
+    batches = OwnFamily("triton_slo_model_batch_executions", "counter",
+                        "Executions per batch size (statistics extension; resets when the model reloads).")
+    for stats in api.stats:
+        labels = (("model", stats.model), ("version", stats.version))
+        if stats.last_inference_s > 0:
+            last.add(label_text(labels), stats.last_inference_s)
+        for size, count in sorted(stats.batch_executions.items()):
+            batches.add(label_text((*labels, ("batch_size", str(size)))), count, "_total")
+    return [live, ready, model_ready, info, last, batches]
+
+
+def model_gpu_family(api: ApiSnapshot | None, triton: Scan | None, index_by_uuid: dict[str, str]) -> OwnFamily:
+    """(model, version) -> (gpu, UUID), for joining DCGM series to models in PromQL.
+
+    Triton's own per-model series carry ``gpu_uuid`` when an instance runs on a GPU: those win.
+    Otherwise the instance groups of the model config give CUDA device indexes, mapped to UUIDs
+    with dcgm-exporter's gpu/UUID pairs (the index is as Triton sees it: CUDA_VISIBLE_DEVICES can
+    renumber devices, which is why the metrics' UUIDs are preferred).
+    """
+    family = OwnFamily("triton_slo_model_gpu_info", "gauge",
+                       "Which GPU runs a model version (always 1): join DCGM series on UUID.")
+    pairs: dict[tuple[str, str], set[tuple[str, str]]] = {}
+    if triton is not None:
+        # every per-model family carries the same model/GPU pairs: the first one with samples is enough
+        first = next((f for f in triton.families if f.name.startswith("nv_inference_") and f.count), None)
+        if first is not None and 'gpu_uuid="' in "".join(first.chunks):
+            for sample in first.samples():
+                uuid = sample.labels.get("gpu_uuid")
+                if uuid and "model" in sample.labels:
+                    key = (sample.labels["model"], sample.labels.get("version", ""))
+                    pairs.setdefault(key, set()).add((index_by_uuid.get(uuid, ""), uuid))
+    if api is not None:
+        uuid_by_index = {index: uuid for uuid, index in index_by_uuid.items()}
+        for key, config in api.configs.items():
+            if key not in pairs and config.gpus:
+                pairs[key] = {(str(g), uuid_by_index.get(str(g), "")) for g in config.gpus}
+    for (model, version), gpus in sorted(pairs.items()):
+        for gpu, uuid in sorted(gpus):
+            family.add(label_text((("model", model), ("version", version), ("gpu", gpu), ("UUID", uuid))), 1.0)
+    return family
+
+
+def gpu_families(decoded: dcgm.Decoded) -> list[OwnFamily]:
+    throttle = OwnFamily("triton_slo_gpu_throttle_active", "gauge",
+                         "1 while the GPU clocks are held back for this reason (decoded throttle bitmask).")
+    for series in decoded.throttle:
+        throttle.add(label_text(series.labels), series.value)
+    headroom = OwnFamily("triton_slo_gpu_memory_headroom_ratio", "gauge",
+                         "Free framebuffer over all framebuffer (free + used + reserved), 0..1.")
+    for series in decoded.headroom:
+        headroom.add(label_text(series.labels), series.value)
+    return [throttle, headroom]

@@ -1,0 +1,384 @@
+"""SLO recording rules and multiwindow multi-burn-rate alerts: ``OUT/rules/<service>-slo.yaml``.
+
+One rule group per SLO, evaluated in order. What is recorded, per model (or per group of a
+custom SLI):
+
+- the base window (the shortest alert window, 5m for 30 days) from the raw series: bad events
+  ``slo:sli_errors:rate5m``, all events ``slo:sli_events:rate5m`` and their ratio;
+- every window a *page* tier reads, from the raw series (exact detection times);
+- the period ratio as a ratio of sums of the base rates over the period: traffic-weighted (a
+  quiet hour weighs what its traffic weighs), and far cheaper than reading the raw series;
+- burn rate now, over the period, and the budget left.
+
+Windows only ticket tiers read (2h, 1d, 3d for 30 days) are computed inline in their alert as a
+ratio of sums of the base rates, and not recorded: fewer series than Sloth and a fraction of
+its evaluation cost, at the price of a delay of half a base window in ticket detection (reported
+by `generate`). Time-slice SLIs record a 0/1 bad-slice indicator and average it over windows.
+
+No ratio is written when a window saw no events (``/ (events > 0)``): no NaN, no Inf, and an
+absent model is not "0 errors". Thresholds are exact decimals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+import yaml
+
+from dashboards.links import dashboard_url
+from runbooks import runbook_url
+from slo.burnrate import (
+    TierReport,
+    check_tiers,
+    decimal_text,
+    detection_seconds,
+    exhaustion_seconds,
+    reset_seconds,
+    threshold,
+    tiers_for,
+)
+from slo.durations import format_duration, parse_duration
+from slo.errors import UserError
+from slo.generate import Options, Result
+from slo.model import SLO, BurnRateTier, Spec
+from slo.sliexpr import SliQueries, quote, sli_queries
+
+ERRORS = "slo:sli_errors:rate"
+EVENTS = "slo:sli_events:rate"
+RATIO = "slo:sli_error:ratio_rate"
+BAD_SLICE = "slo:sli_slice_error:bool"
+OBJECTIVE = "slo:objective:ratio"
+ERROR_BUDGET = "slo:error_budget:ratio"
+CURRENT_BURN = "slo:current_burn_rate:ratio"
+PERIOD_BURN = "slo:period_burn_rate:ratio"
+BUDGET_REMAINING = "slo:period_error_budget_remaining:ratio"
+INFO = "slo:info"
+NO_TRAFFIC_ALERT = "TritonSloNoTraffic"
+RESERVED_LABELS = ("service", "slo", "model", "version", "severity", "tier")
+DEFAULT_BASE = 300  # 5m, when an SLO has no tiers at all
+
+
+def burn_alert_name(alert_kind: str) -> str:
+    return f"TritonSlo{alert_kind}BudgetBurn"
+
+
+@dataclass(frozen=True)
+class SloPlan:
+    """Everything the rules, the tests and `status` derive from one SLO."""
+
+    spec: Spec
+    slo: SLO
+    queries: SliQueries
+    tiers: tuple[BurnRateTier, ...]
+    base: int  # seconds of the base window
+    recorded: tuple[int, ...]  # windows with a recorded ratio (base and page windows), ascending
+    period: int
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """Labels on every series of the SLO (extra spec labels first: service and slo win)."""
+        return {**self.spec.service.labels, **self.slo.labels, "service": self.spec.service.name,
+                "slo": self.slo.name}
+
+    @property
+    def match(self) -> str:
+        """Selects this SLO's recorded series."""
+        return f"{{service={quote(self.spec.service.name)}, slo={quote(self.slo.name)}}}"
+
+    @property
+    def budget(self) -> Decimal:
+        return self.slo.error_budget
+
+    @property
+    def alertname(self) -> str:
+        return burn_alert_name(self.queries.alert_kind)
+
+    def raw_window(self, window: int) -> bool:
+        """Whether a window's ratio is read from the raw series (else from base-rate sums)."""
+        return window in self.recorded
+
+    def ratio_expr(self, window: int) -> str:
+        """The error ratio over a window, as the alerts read it."""
+        w = format_duration(window)
+        if window in self.recorded or window == self.period:
+            return f"{RATIO}{w}{self.match}"
+        if self.queries.slices:
+            return f"avg_over_time({BAD_SLICE}{self.match}[{w}])"
+        b = format_duration(self.base)
+        return (f"sum_over_time({ERRORS}{b}{self.match}[{w}])"
+                f" / (sum_over_time({EVENTS}{b}{self.match}[{w}]) > 0)")
+
+    def events_expr(self, window: int) -> str:
+        """About how many events a window saw (for the minimum-traffic guard)."""
+        b = format_duration(self.base)
+        if window == self.base:
+            return f"{EVENTS}{b}{self.match} * {self.base}"
+        return f"avg_over_time({EVENTS}{b}{self.match}[{format_duration(window)}]) * {window}"
+
+
+def plan(spec: Spec, slo: SLO, evaluation_interval: int = 30) -> SloPlan:
+    if slo.error_budget <= 0:
+        raise UserError(f"{spec.path or spec.service.name}: SLO {slo.name!r}: objective {slo.objective} "
+                        "leaves no error budget")
+    tiers = tiers_for(slo)
+    windows = [w for t in tiers for w in (t.long_window, t.short_window) if w > 0]
+    base = min(windows) if windows else DEFAULT_BASE
+    page_windows = {w for t in tiers if t.severity == "critical" for w in (t.long_window, t.short_window) if w > 0}
+    recorded = tuple(sorted({base, *page_windows} - {slo.window.seconds}))
+    return SloPlan(spec, slo, sli_queries(spec, slo, evaluation_interval), tiers, base, recorded,
+                   slo.window.seconds)
+
+
+# --- recording rules -------------------------------------------------------------------------
+
+
+def _record(name: str, expr: str, labels: dict[str, str]) -> dict:
+    return {"record": name, "expr": expr, "labels": dict(labels)}
+
+
+def recording_rules(p: SloPlan) -> list[dict]:
+    q, labels, match = p.queries, p.labels, p.match
+    b = format_duration(p.base)
+    budget = decimal_text(p.budget)
+    period = format_duration(p.period)
+    rules = []
+    if q.slices:
+        rules.append(_record(BAD_SLICE, q.bad_slice, labels))
+        for window in p.recorded:
+            w = format_duration(window)
+            rules.append(_record(f"{RATIO}{w}", f"avg_over_time({BAD_SLICE}{match}[{w}])", labels))
+        rules.append(_record(f"{RATIO}{period}", f"avg_over_time({BAD_SLICE}{match}[{period}])", labels))
+    else:
+        rules.append(_record(f"{ERRORS}{b}", q.errors(p.base), labels))
+        rules.append(_record(f"{EVENTS}{b}", q.events(p.base), labels))
+        rules.append(_record(f"{RATIO}{b}", f"{ERRORS}{b}{match} / ({EVENTS}{b}{match} > 0)", labels))
+        for window in p.recorded:
+            if window == p.base:
+                continue
+            rules.append(_record(f"{RATIO}{format_duration(window)}",
+                                 f"{q.errors(window)}\n/\n({q.events(window)} > 0)", labels))
+        rules.append(_record(
+            f"{RATIO}{period}",
+            f"sum_over_time({ERRORS}{b}{match}[{period}])\n/\n(sum_over_time({EVENTS}{b}{match}[{period}]) > 0)",
+            labels))
+    rules += [
+        _record(OBJECTIVE, f"vector({decimal_text(p.slo.objective_ratio)})", labels),
+        _record(ERROR_BUDGET, f"vector({budget})", labels),
+        _record(INFO, "vector(1)", {**labels, "objective": decimal_text(p.slo.objective),
+                                    "window": p.slo.window.text, "sli_kind": q.kind}),
+        _record(CURRENT_BURN, f"{RATIO}{b}{match} / {budget}", labels),
+        _record(PERIOD_BURN, f"{RATIO}{period}{match} / {budget}", labels),
+        _record(BUDGET_REMAINING, f"1 - {PERIOD_BURN}{match}", labels),
+    ]
+    return rules
+
+
+# --- alerts ----------------------------------------------------------------------------------
+
+
+def tier_expr(p: SloPlan, tier: BurnRateTier) -> str:
+    """Long and short window over the threshold (and enough events); the value is the long burn rate."""
+    limit = decimal_text(threshold(tier.factor, p.budget))
+    parts = [
+        f"(({p.ratio_expr(tier.long_window)}) > {limit}) / {decimal_text(p.budget)}",
+        f"({p.ratio_expr(tier.short_window)}) > {limit}",
+    ]
+    if p.slo.alerting.min_events > 0 and not p.queries.slices:
+        parts.append(f"{p.events_expr(tier.short_window)} >= {p.slo.alerting.min_events}")
+    return "(\n  " + "\nand\n  ".join(parts) + "\n)"
+
+
+def budget_left_template(p: SloPlan) -> str:
+    """Go template text that looks up the budget left of the alerting series."""
+    keys = ["service", "slo", *p.queries.group_labels]
+    fmt = ",".join(f"{k}=%q" for k in keys)
+    args = " ".join(f"$labels.{k}" if k.isidentifier() else f'(index $labels "{k}")' for k in keys)
+    return (f'{{{{ with printf "{BUDGET_REMAINING}{{{fmt}}}" {args} | query }}}}'
+            "{{ . | first | value | humanizePercentage }}{{ else }}unknown{{ end }}")
+
+
+def subject(p: SloPlan) -> str:
+    """Who the alert is about, as Go template text (model and version where per model)."""
+    base = f"{p.spec.service.name}/{p.slo.name}"
+    if p.queries.per_model:
+        return base + " model {{ $labels.model }} version {{ $labels.version }}"
+    labels = " ".join(f"{k}={{{{ $labels.{k} }}}}" for k in p.queries.group_labels if k.isidentifier())
+    return f"{base} {labels}".rstrip()
+
+
+def tier_description(p: SloPlan, tier: BurnRateTier) -> str:
+    return (
+        f"{subject(p)}: error budget burns at {{{{ printf \"%.2f\" $value }}}}x over "
+        f"{format_duration(tier.long_window)} (this alert fires above {decimal_text(tier.factor)}x, "
+        f"confirmed over {format_duration(tier.short_window)}); budget left in the "
+        f"{p.slo.window.text} window: {budget_left_template(p)}."
+    )
+
+
+def _annotations(p: SloPlan, alertname: str, summary: str, description: str) -> dict[str, str]:
+    service = p.spec.service
+    return {
+        "summary": summary,
+        "description": description,
+        "runbook_url": p.slo.alerting.runbook_url or runbook_url(service.runbook_base_url, alertname),
+        "dashboard_url": dashboard_url(service, alertname),
+        **p.slo.alerting.annotations,
+    }
+
+
+def tier_summary(p: SloPlan, tier: BurnRateTier) -> str:
+    return (f"SLO {p.slo.name} of {p.spec.service.name} burns its error budget "
+            f"{decimal_text(tier.factor)}x too fast ({tier.name})")
+
+
+def alert_rules(p: SloPlan) -> list[dict]:
+    rules = []
+    for tier in p.tiers:
+        rules.append({
+            "alert": p.alertname,
+            "expr": tier_expr(p, tier),
+            "labels": {**p.slo.alerting.labels, "service": p.spec.service.name, "slo": p.slo.name,
+                       "severity": tier.severity, "tier": tier.name},
+            "annotations": _annotations(p, p.alertname, tier_summary(p, tier), tier_description(p, tier)),
+        })
+    no_traffic = no_traffic_rule(p)
+    if no_traffic:
+        rules.append(no_traffic)
+    return rules
+
+
+def no_traffic_expr(p: SloPlan) -> str:
+    window = p.slo.alerting.no_traffic_for
+    q = p.queries
+    parts = [f"({q.traffic(window)}) == 0"]
+    parts += [f"absent_over_time({s}[{format_duration(window)}])" for s in q.absent_selectors]
+    return "\nor\n".join(parts)
+
+
+def no_traffic_rule(p: SloPlan) -> dict | None:
+    window = p.slo.alerting.no_traffic_for
+    if window <= 0 or p.queries.traffic is None:
+        return None
+    who = subject(p) if p.queries.per_model else f"{p.spec.service.name}/{p.slo.name}"
+    return {
+        "alert": NO_TRAFFIC_ALERT,
+        "expr": no_traffic_expr(p),
+        "labels": {**p.slo.alerting.labels, **p.labels, "severity": "warning"},
+        "annotations": _annotations(
+            p, NO_TRAFFIC_ALERT,
+            f"SLO {p.slo.name} of {p.spec.service.name} has seen no traffic",
+            f"{who}: no requests in the last {format_duration(window)}; the SLO cannot be measured "
+            "and burn-rate alerts stay silent while it lasts.",
+        ),
+    }
+
+
+# --- reports and checks ----------------------------------------------------------------------
+
+
+def tier_reports(p: SloPlan) -> list[TierReport]:
+    reports = []
+    for tier in p.tiers:
+        long_base = 0 if p.raw_window(tier.long_window) or p.queries.slices else p.base
+        short_base = 0 if p.raw_window(tier.short_window) or p.queries.slices else p.base
+        reports.append(TierReport(
+            tier=tier,
+            threshold=threshold(tier.factor, p.budget),
+            detection=detection_seconds(tier, p.budget, long_base, short_base),
+            reset=reset_seconds(tier, p.budget, short_base),
+            exhaustion=exhaustion_seconds(tier.factor, p.period),
+        ))
+    return reports
+
+
+def static_warnings(p: SloPlan, evaluation_interval: float) -> list[str]:
+    where = f"{p.spec.service.name}/{p.slo.name}"
+    warnings = [f"{p.spec.service.name}/{w}" for w in check_tiers(p.slo, p.tiers, evaluation_interval)]
+    if not p.tiers:
+        warnings.append(f"{where}: no burn-rate alert (page and ticket are both off)")
+    if p.slo.window.calendar:
+        warnings.append(f"{where}: the calendar {p.slo.window.text} is recorded as a rolling "
+                        f"{format_duration(p.period)} window (`status` reports the calendar month)")
+    if p.slo.alerting.min_events and p.queries.slices:
+        warnings.append(f"{where}: min_events counts requests and does not apply to a time-slice SLI")
+    if p.slo.alerting.no_traffic_for and p.queries.traffic is None:
+        warnings.append(f"{where}: no_traffic_for needs a request count; a {p.queries.kind} SLI has none")
+    clashes = sorted(set(p.spec.service.labels) | set(p.slo.labels) | set(p.slo.alerting.labels))
+    for label in (c for c in clashes if c in RESERVED_LABELS):
+        warnings.append(f"{where}: label {label!r} of the spec is overridden by the generated {label!r} label")
+    return warnings
+
+
+# --- the generator ---------------------------------------------------------------------------
+
+
+class _Dumper(yaml.CSafeDumper if hasattr(yaml, "CSafeDumper") else yaml.SafeDumper):  # type: ignore[misc]
+    pass
+
+
+def _str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _str)
+
+
+def dump_yaml(document: dict) -> str:
+    return yaml.dump(document, Dumper=_Dumper, sort_keys=False, width=1 << 16, allow_unicode=True)
+
+
+def spec_groups(spec: Spec, evaluation_interval: int) -> tuple[list[dict], list[SloPlan]]:
+    groups, plans = [], []
+    for slo in spec.slos:
+        p = plan(spec, slo, evaluation_interval)
+        plans.append(p)
+        groups.append({"name": f"triton-slo-{spec.service.name}-{slo.name}",
+                       "rules": recording_rules(p) + alert_rules(p)})
+    return groups, plans
+
+
+def rule_file_name(spec: Spec) -> str:
+    return f"{spec.service.name}-slo.yaml"
+
+
+def _kubernetes(spec: Spec, groups: list[dict]) -> dict:
+    return {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PrometheusRule",
+        "metadata": {"name": f"{spec.service.name}-slo",
+                     "labels": {"app.kubernetes.io/part-of": "triton-slo", "triton-slo/service": spec.service.name}},
+        "spec": {"groups": groups},
+    }
+
+
+def evaluation_seconds(options: Options) -> int:
+    try:
+        seconds = parse_duration(options.evaluation_interval)
+    except ValueError as exc:
+        raise UserError(f"--evaluation-interval: {exc}") from None
+    if seconds <= 0:
+        raise UserError(f"--evaluation-interval {options.evaluation_interval!r}: must be longer than 0s")
+    return max(1, int(seconds))
+
+
+def generate(specs: list[Spec], out: Path, options: Options) -> Result:
+    result = Result()
+    interval = evaluation_seconds(options)
+    folder = out / "rules"
+    folder.mkdir(parents=True, exist_ok=True)
+    for spec in specs:
+        groups, plans = spec_groups(spec, interval)
+        document = _kubernetes(spec, groups) if options.target == "kubernetes" else {"groups": groups}
+        path = folder / rule_file_name(spec)
+        path.write_text("# Generated by triton-slo from " + (spec.path or spec.service.name)
+                        + "; edit the spec, not this file.\n" + dump_yaml(document))
+        result.files.append(path)
+        for p in plans:
+            where = f"{spec.service.name}/{p.slo.name}"
+            result.warnings.extend(static_warnings(p, interval))
+            result.notes.extend(f"{where}: {note}" for note in p.queries.notes)
+            result.notes.extend(f"{where}: {report.text()}" for report in tier_reports(p))
+    return result

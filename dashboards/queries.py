@@ -88,6 +88,14 @@ def fill_variables(expr: str, values: Mapping[str, str]) -> str:
     return _VARIABLE.sub(replace, expr)
 
 
+_REGEX_SPECIAL = re.compile(r"([.+*?()|\[\]{}^$\\])")
+
+
+def regex_literal(value: str) -> str:
+    """``value`` as a regex matching only itself, written for a PromQL string (backslashes doubled)."""
+    return _REGEX_SPECIAL.sub(r"\\\\\1", value)
+
+
 def default_values(spec: Spec, rate_interval: str = "1m", **overrides: str) -> dict[str, str]:
     """What Grafana substitutes on a fresh load: the spec's jobs, All for the rest."""
     src = sources(spec)
@@ -102,7 +110,7 @@ def default_values(spec: Spec, rate_interval: str = "1m", **overrides: str) -> d
         "datasource": "prometheus",
     }
     for source in src.values():
-        values[source.job_var] = re.escape(source.default_job) if source.default_job else ".+"
+        values[source.job_var] = regex_literal(source.default_job) if source.default_job else ".+"
         values[source.instance_var] = ALL
     values.update(overrides)
     return values

@@ -453,34 +453,46 @@ class Decision:
     alpha: float
 
 
+class Watch:
+    """State of `--watch` across looks: anytime-valid p-values need a fixed mixing scale (rho,
+    the information at a check's first decidable look) and keep the best evidence seen so far."""
+
+    def __init__(self) -> None:
+        self.rho: dict[tuple[str, str], np.ndarray] = {}
+        self.best: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
+        self.looks = 0
+
+    def apply(self, checks: list[Check], p_worse: np.ndarray, p_within: np.ndarray) -> None:
+        """Make each check's p-values anytime-valid, in place."""
+        self.looks += 1
+        for j, ch in enumerate(checks):
+            if ch.deterministic or ch.blocked:
+                continue
+            key = (ch.metric, ch.name)
+            n = ch.n_baseline + ch.n_canary
+            rho = self.rho.setdefault(key, n)
+            worse, within = stats.anytime_p(p_worse[:, j], n, rho), stats.anytime_p(p_within[:, j], n, rho)
+            if key in self.best:
+                worse, within = np.minimum(worse, self.best[key][0]), np.minimum(within, self.best[key][1])
+            self.best[key] = (worse, within)
+            p_worse[:, j], p_within[:, j] = worse, within
+
+
 def decide(
     inputs: list[MetricInput],
     checks: list[Check],
     alpha: float,
     canary_share: float = 0.0,
-    rho: dict[tuple[str, str], float] | None = None,
-    running_min: tuple[np.ndarray, np.ndarray] | None = None,
+    watch: Watch | None = None,
 ) -> Decision:
-    """Turn the checks' p-values into verdicts.
-
-    ``rho`` (watch mode): per check, the information at the first look; p-values are made
-    anytime-valid and ``running_min`` (the previous looks' p-values) keeps the best evidence so far.
-    """
+    """Turn the checks' p-values into verdicts (anytime-valid ones when ``watch`` carries the looks)."""
     if not checks:
         raise UserError("no metrics to judge")
     runs = checks[0].p_worse.shape[0]
     p_worse = np.stack([np.broadcast_to(ch.p_worse, (runs,)) for ch in checks], axis=-1).astype(float)
     p_within = np.stack([np.broadcast_to(ch.p_within, (runs,)) for ch in checks], axis=-1).astype(float)
-    if rho is not None:
-        for j, ch in enumerate(checks):
-            if ch.deterministic:
-                continue
-            n = ch.n_baseline + ch.n_canary
-            r = rho.get((ch.metric, ch.name), n)
-            p_worse[:, j] = stats.anytime_p(p_worse[:, j], n, r)
-            p_within[:, j] = stats.anytime_p(p_within[:, j], n, r)
-        if running_min is not None and running_min[0].shape == p_worse.shape:
-            p_worse, p_within = np.minimum(p_worse, running_min[0]), np.minimum(p_within, running_min[1])
+    if watch is not None:
+        watch.apply(checks, p_worse, p_within)
     blocked = np.array([bool(ch.blocked) for ch in checks])
     p_worse = np.where(blocked, 1.0, p_worse)
     fail = stats.holm(p_worse, alpha)
@@ -518,12 +530,14 @@ def combine(metric_verdicts: dict[str, np.ndarray], critical: dict[str, bool]) -
         all_pass, PASS, np.where(critical_open, INCONCLUSIVE, MARGINAL))))
 
 
-def judge(inputs: list[MetricInput], alpha: float = 0.05, canary_share: float = 0.0, **watch) -> Decision:
+def judge(
+    inputs: list[MetricInput], alpha: float = 0.05, canary_share: float = 0.0, watch: Watch | None = None
+) -> Decision:
     """Checks for every metric, then the decision."""
     if not 0 < alpha < 0.5:
         raise UserError(f"alpha {alpha}: must be between 0 and 0.5")
     checks = [check for item in inputs for check in build_checks(item, alpha)]
-    return decide(inputs, checks, alpha, canary_share, **watch)
+    return decide(inputs, checks, alpha, canary_share, watch)
 
 
 # --------------------------------------------------------------------------- explanations

@@ -25,7 +25,7 @@ from exporters import dcgm
 from exporters.config import ExporterConfig
 from exporters.fetch import REASONS, FetchError, fetch_text
 from exporters.probes import Prober
-from exporters.render import OwnFamily, label_text, render_own, render_passthrough
+from exporters.render import OwnFamily, label_text, merge_split_families, render_own, render_passthrough
 from exporters.textparse import Family, Scan, scan
 from exporters.triton_api import ApiError, ApiSnapshot, TritonApi
 
@@ -100,7 +100,8 @@ class Snapshot:
         key = (openmetrics, False)
         if key in self._rendered:
             return self._rendered[key]
-        parts = [render_passthrough(family, openmetrics, drop) for family, drop in self.passthrough]
+        passthrough = merge_split_families(self.passthrough) if openmetrics else self.passthrough
+        parts = [render_passthrough(family, openmetrics, drop) for family, drop in passthrough]
         parts.append(render_own(self.own, openmetrics))
         # the exporter process' own health (process_*, python_*), from prometheus_client
         if openmetrics:

@@ -31,7 +31,7 @@ from prometheus_client.utils import floatToGoString
 from exporters.config import ProbeConfig
 from exporters.render import OwnFamily
 from exporters.textparse import escape_label_value
-from exporters.triton_api import ACCESS_TOKEN_HEADER, classify, client_url
+from exporters.triton_api import ACCESS_TOKEN_HEADER, ApiError, TritonApi, classify, client_url
 from slo.errors import UserError
 
 RESULTS = ("success", "error", "timeout")
@@ -205,6 +205,7 @@ class Prober:
         self.stats = ProbeStats(config.buckets)
         self.golden = load_golden(config.golden_file) if config.golden_file else None
         self._url = triton_url
+        self._token = token
         self._headers = {ACCESS_TOKEN_HEADER: token} if token else None
         self._stop = threading.Event()
         self._bucket = TokenBucket(config.max_requests_per_second)
@@ -290,31 +291,35 @@ class Prober:
 
     # --- targets ----------------------------------------------------------------------------
     def _refresh(self) -> None:
+        """Follow the server's ready model versions (the same discovery as the exporter's API part)."""
+        api = getattr(self._local, "api", None)
+        if api is None:
+            api = self._local.api = TritonApi(self._url, self.config.timeout_s, self._token, statistics=False)
         try:
-            index = self._client().get_model_repository_index(headers=self._headers)
-        except Exception as exc:  # noqa: BLE001
-            self._warn("index", f"probe targets not refreshed: {classify(exc)[1]}")
+            snapshot = api.snapshot()
+        except ApiError as exc:
+            self._warn("index", f"probe targets not refreshed: {exc.reason}: {exc.detail}")
             return
         targets: dict[tuple[str, str], Target] = {}
-        for entry in index:
-            name, version = str(entry.get("name", "")), str(entry.get("version", "") or "")
+        for state in snapshot.models:
+            name, version = state.model, state.version
             settings = self.config.models.get(name)
             if self.config.models and settings is None or settings is not None and not settings.enabled:
                 continue
-            if str(entry.get("state", "")).upper() != "READY" or not version:
+            config = snapshot.configs.get((name, version))
+            if not state.ready or config is None:
                 continue
             key = (name, version)
-            target = self._targets.get(key) or self._describe(name, version)
+            target = self._targets.get(key) or self._describe(name, version, config.max_batch_size)
             if target is not None:
                 targets[key] = target
                 self.stats.register(name, version, target.golden)
         self._targets = targets
 
-    def _describe(self, name: str, version: str) -> Target | None:
+    def _describe(self, name: str, version: str, max_batch_size: int) -> Target | None:
         client = self._client()
         try:
             meta = client.get_model_metadata(name, version, headers=self._headers)
-            config = client.get_model_config(name, version, headers=self._headers)
         except Exception as exc:  # noqa: BLE001
             self._warn(f"meta:{name}", f"probe of {name}/{version} skipped: metadata: {classify(exc)[1]}")
             return None
@@ -330,7 +335,7 @@ class Prober:
         if spec.get("datatype") not in _NUMPY:
             self._warn(f"dtype:{name}", f"probe of {name}/{version} skipped: input type {spec.get('datatype')}")
             return None
-        batched = int(config.get("max_batch_size", 0) or 0) > 0
+        batched = max_batch_size > 0
         shape = [int(d) for d in spec.get("shape", [])]
         sample_shape = tuple(max(1, d) for d in (shape[1:] if batched else shape))
         golden = self.golden is not None and (settings.golden if settings else True) and (

@@ -102,6 +102,25 @@ def render_passthrough(family: Family, openmetrics: bool, drop: frozenset[str] =
     return "".join(head) + body
 
 
+def merge_split_families(families: list[tuple[Family, frozenset[str]]]) -> list[tuple[Family, frozenset[str]]]:
+    """One family per name, in order of first appearance. OpenMetrics forbids a family split in two
+    parts (dcgm-exporter's MIG output does that: whole-GPU lines, then the MIG instances' lines)."""
+    merged: dict[str, tuple[Family, frozenset[str]]] = {}
+    for family, drop in families:
+        first = merged.get(family.name)
+        if first is None:
+            merged[family.name] = (family, drop)
+            continue
+        if first[0].type != family.type and family.type != "untyped":
+            merged[family.name + "\0" + str(len(merged))] = (family, drop)  # leave a real clash to the reader
+            continue
+        combined = Family(first[0].name, first[0].type, first[0].help, [*first[0].chunks, *family.chunks],
+                          first[0].count + family.count, list(first[0].header),
+                          first[0].has_timestamps or family.has_timestamps)
+        merged[family.name] = (combined, drop)
+    return list(merged.values())
+
+
 def _seconds_timestamp(line: str) -> str:
     match = SAMPLE_LINE.fullmatch(line)
     if match is None or match.group(4) is None:

@@ -8,10 +8,12 @@ calls, not a thousand.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 ACCESS_TOKEN_HEADER = "triton-access-token"  # what PyTriton's restricted endpoints expect
+FORGET_AFTER_S = 3600.0  # a model version gone from the server this long stops being reported
 
 
 @dataclass(frozen=True)
@@ -147,7 +149,7 @@ class TritonApi:
         self._headers = {ACCESS_TOKEN_HEADER: token} if token else None
         self._statistics = statistics
         self._configs: dict[tuple[str, str], ModelConfig] = {}
-        self._known_versions: dict[str, set[str]] = {}
+        self._seen: dict[tuple[str, str], float] = {}  # model version -> when last seen loaded
 
     def close(self) -> None:
         self._client.close()
@@ -158,10 +160,21 @@ class TritonApi:
         try:
             snap.live = bool(self._client.is_server_live(headers=self._headers))
             snap.ready = bool(self._client.is_server_ready(headers=self._headers))
-            index = self._client.get_model_repository_index(headers=self._headers)
         except Exception as exc:  # noqa: BLE001 - every client failure maps to a reason
             raise ApiError(*classify(exc)) from None
-        snap.models = self._states(index)
+        index: list[dict] = []
+        try:
+            index = self._client.get_model_repository_index(headers=self._headers)
+        except Exception as exc:  # noqa: BLE001
+            snap.errors.append(classify(exc))
+        stats: list[dict] = []
+        try:
+            stats = self._client.get_inference_statistics(headers=self._headers).get("model_stats", [])
+        except Exception as exc:  # noqa: BLE001
+            snap.errors.append(classify(exc))
+        if self._statistics:
+            snap.stats = [summarize_stats(entry) for entry in stats]
+        snap.models = self._states(index, stats, snap.errors)
         for state in snap.models:
             key = (state.model, state.version)
             if not state.ready:
@@ -175,30 +188,46 @@ class TritonApi:
                     snap.errors.append(classify(exc))
                     continue
             snap.configs[key] = self._configs[key]
-        if self._statistics:
-            try:
-                stats = self._client.get_inference_statistics(headers=self._headers)
-                snap.stats = [summarize_stats(entry) for entry in stats.get("model_stats", [])]
-            except Exception as exc:  # noqa: BLE001
-                snap.errors.append(classify(exc))
         return snap
 
-    def _states(self, index: list[dict]) -> list[ModelState]:
-        """Index entries -> one state per model version. An unloaded model's entry has no version:
-        the versions seen before are reported not ready (absent is not zero); a model that left the
-        repository is forgotten."""
+    def _states(self, index: list[dict], stats: list[dict], errors: list[tuple[str, str]]) -> list[ModelState]:
+        """One state per model version, from the repository index and the statistics extension.
+
+        The index lists every model of the repository with the state of its loaded versions, but
+        only what the repository directory holds: models that PyTriton loads through the API are
+        missing from it. Those are found in the statistics (loaded versions) and asked one by one.
+        A version seen before that is now in neither is reported not ready (absent is not zero)
+        until it has been gone for FORGET_AFTER_S.
+        """
+        now = time.monotonic()
         states: dict[tuple[str, str], ModelState] = {}
+        unversioned: dict[str, str] = {}
         for entry in index:
             name = str(entry.get("name", ""))
             version = str(entry.get("version", "") or "")
             ready = str(entry.get("state", "")).upper() == "READY"
-            reason = str(entry.get("reason", "") or "")
             if version:
-                self._known_versions.setdefault(name, set()).add(version)
-                states[(name, version)] = ModelState(name, version, ready, reason)
+                states[(name, version)] = ModelState(name, version, ready, str(entry.get("reason", "") or ""))
             else:
-                for known in sorted(self._known_versions.get(name, ())) or [""]:
-                    states.setdefault((name, known), ModelState(name, known, False, reason))
-        present = {str(entry.get("name", "")) for entry in index}
-        self._known_versions = {n: v for n, v in self._known_versions.items() if n in present}
+                unversioned[name] = str(entry.get("reason", "") or "") or str(entry.get("state", ""))
+        for entry in stats:
+            key = (str(entry.get("name", "")), str(entry.get("version", "")))
+            if key in states or not key[0]:
+                continue
+            try:
+                ready = bool(self._client.is_model_ready(key[0], key[1], headers=self._headers))
+            except Exception as exc:  # noqa: BLE001
+                errors.append(classify(exc))
+                continue
+            states[key] = ModelState(key[0], key[1], ready, "" if ready else "not ready")
+        for key in states:
+            self._seen[key] = now
+        for key, seen in list(self._seen.items()):
+            if key in states:
+                continue
+            if now - seen > FORGET_AFTER_S:
+                del self._seen[key]
+                continue
+            reason = unversioned.get(key[0], "not loaded")
+            states[key] = ModelState(key[0], key[1], False, reason)
         return sorted(states.values(), key=lambda s: (s.model, s.version))

@@ -22,30 +22,11 @@ from dashboards.panels import Layout, Link, Query, Step, gauge, stat, table, tim
 from dashboards.queries import ALL, RATE, Source, matchers, slo_matchers, sources
 from runbooks import runbook_url
 from slo.durations import format_duration
-from slo.model import SLO, BurnRateTier, Spec
+from slo.model import SLO, Spec
+from slo.rules import plan
 
 TAG = "triton-slo"
 PER_MODEL = "model, version"
-
-# The SRE Workbook's multiwindow tiers: (name, severity, budget share spent, long, short window).
-WORKBOOK_TIERS = (
-    ("page-fast", "critical", Decimal("0.02"), 3600, 300),
-    ("page-slow", "critical", Decimal("0.05"), 21600, 1800),
-    ("ticket-fast", "warning", Decimal("0.10"), 86400, 7200),
-    ("ticket-slow", "warning", Decimal("0.10"), 259200, 21600),
-)
-RULE_WINDOWS = (300, 1800, 3600, 7200, 21600, 86400, 259200)  # slo:sli_error:ratio_rate<W> that exist
-
-
-def tiers_of(slo: SLO) -> tuple[BurnRateTier, ...]:
-    """The SLO's burn-rate tiers, or the Workbook's scaled to its period (14.4 for 1h over 30d)."""
-    if slo.alerting.tiers:
-        return slo.alerting.tiers
-    return tuple(
-        BurnRateTier(name, severity, (share * slo.window.seconds / long).quantize(Decimal("0.001")), long, short)
-        for name, severity, share, long, short in WORKBOOK_TIERS
-    )
-
 
 # --- building blocks -----------------------------------------------------------------------------
 
@@ -571,30 +552,35 @@ def slos(spec: Spec) -> G.Dashboard:
 
 
 def _slo_row(spec: Spec, slo: SLO, lay: Layout) -> None:
+    """SLI, burn rates and budget of one SLO, read from the very series its alerts read (slo.rules)."""
+    p = plan(spec, slo)
     sel_ = slo_matchers(slo.name)
+
+    def templated(expr: str) -> str:  # the rules' exact selector, with the dashboard's variables
+        return expr.replace(p.match, "{" + sel_ + "}")
+
     lay.row(f"SLO {slo.name}: {slo.objective}% over {slo.window.text}")
     about = f" {slo.description}" if slo.description else ""
+    base = format_duration(p.base)
     lay.add(timeseries(
         f"{slo.name}: SLI vs objective",
-        f"Good share of events over 5 minutes (1 - slo:sli_error:ratio_rate5m) against the objective "
+        f"Good share of events over {base} (1 - slo:sli_error:ratio_rate{base}) against the objective "
         f"{slo.objective}%.{about}", "percentunit",
-        [Query(f"1 - max by ({PER_MODEL}) (slo:sli_error:ratio_rate5m{{{sel_}}})", "{{model}} v{{version}}"),
+        [Query(f"1 - max by ({PER_MODEL}) ({templated(p.ratio_expr(p.base))})", "{{model}} v{{version}}"),
          Query(f"max(slo:objective:ratio{{{slo_matchers(slo.name, per_model=False)}}})", "objective")],
-        max=1.0, soft_min=float(slo.objective_ratio) - float(slo.error_budget) * 10,
+        max=1.0, soft_min=float(slo.objective_ratio - slo.error_budget * 10),
     ), w=8)
-    tiers = tiers_of(slo)
-    windows = sorted({w for t in tiers for w in (t.long_window, t.short_window) if w in RULE_WINDOWS})
+    windows = sorted({w for t in p.tiers for w in (t.long_window, t.short_window) if w > 0} or {p.base})
     budget = f"scalar(max(slo:error_budget:ratio{{{slo_matchers(slo.name, per_model=False)}}}))"
-    steps = sorted({float(t.factor) for t in tiers})
+    tiers = ", ".join(f"{t.name} ({t.severity}) {t.factor}x over {format_duration(t.long_window)} and "
+                      f"{format_duration(t.short_window)}" for t in p.tiers) or "no burn-rate alerts"
     lay.add(timeseries(
         f"{slo.name}: burn rate on the alert windows",
-        "Error ratio over each alert window divided by the error budget; the lines are the tiers' "
-        "burn-rate thresholds (" + ", ".join(f"{t.name} {t.factor}x over {format_duration(t.long_window)}"
-                                             for t in tiers) + ").",
-        "short",
-        [Query(f"max by ({PER_MODEL}) (slo:sli_error:ratio_rate{format_duration(w)}{{{sel_}}}) / {budget}",
+        f"Error ratio over each alert window divided by the error budget; the lines are the tiers' "
+        f"burn-rate thresholds: {tiers}.", "short",
+        [Query(f"max by ({PER_MODEL}) ({templated(p.ratio_expr(w))}) / {budget}",
                f"{format_duration(w)} {{{{model}}}} v{{{{version}}}}") for w in windows],
-        min=0.0, steps=[Step(s, "red") for s in steps], draw_thresholds=True,
+        min=0.0, steps=[Step(float(f), "red") for f in sorted({t.factor for t in p.tiers})], draw_thresholds=True,
     ), w=8)
     lay.add(timeseries(
         f"{slo.name}: error budget remaining",

@@ -14,12 +14,13 @@ import yaml
 from grafanalib import core as G
 
 from dashboards import links
-from dashboards.boards import BUILDERS, tiers_of
+from dashboards.boards import BUILDERS
 from dashboards.generate import build, build_all, generate
 from dashboards.grafana import SCHEMA_VERSION, fix_thresholds, render
 from dashboards.lint import lint, panels_of, queries_of
-from dashboards.queries import default_values, fill_variables, regex_literal
+from dashboards.queries import default_values, fill_variables, regex_literal, slo_matchers
 from runbooks import runbook_url
+from slo.burnrate import tiers_for
 from slo.generate import Options
 from slo.model import (
     SLO,
@@ -30,6 +31,7 @@ from slo.model import (
     TimesliceSLI,
     Window,
 )
+from slo.rules import plan
 from slo.spec import load_spec
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -227,18 +229,21 @@ def test_triton_series_are_aggregated_by_model_and_version() -> None:
             assert raw_triton_selectors(target["expr"]) == [], panel["title"]
 
 
-def test_slo_board_draws_every_tier_threshold_and_queries_existing_rule_windows() -> None:
+def test_slo_board_draws_every_tier_threshold_on_the_windows_the_alerts_read() -> None:
     spec = load_spec(EXAMPLE)
     data = build(spec, "slo")
     for slo in spec.slos:
-        burn = next(p for p in panels_of(data) if p["title"] == f"{slo.name}: burn rate on the alert windows")
+        p = plan(spec, slo)
+        burn = next(q for q in panels_of(data) if q["title"] == f"{slo.name}: burn rate on the alert windows")
         drawn = [s["value"] for s in burn["fieldConfig"]["defaults"]["thresholds"]["steps"][1:]]
-        assert drawn == sorted({float(t.factor) for t in tiers_of(slo)})
+        assert drawn == sorted({float(t.factor) for t in tiers_for(slo)}) and drawn
         assert burn["fieldConfig"]["defaults"]["custom"]["thresholdsStyle"] == {"mode": "line"}
-        windows = {m for t in burn["targets"] for m in re.findall(r"ratio_rate(\w+)\{", t["expr"])}
-        assert windows <= {"5m", "30m", "1h", "2h", "6h", "1d", "3d"} and windows
-    thirty_days = next(s for s in spec.slos if s.window.text == "30d")
-    assert [float(t.factor) for t in tiers_of(thirty_days)] == [14.4, 6.0, 3.0, 1.0]
+        windows = {w for t in p.tiers for w in (t.long_window, t.short_window)}
+        assert len(burn["targets"]) == len(windows)
+        for target, window in zip(burn["targets"], sorted(windows), strict=True):
+            # the alert's own expression for this window, with the dashboard's variables in its selectors
+            assert p.ratio_expr(window).replace(p.match, "{" + slo_matchers(slo.name) + "}") in target["expr"]
+    assert [float(t.factor) for t in tiers_for(spec.slos[0])] == [14.4, 6.0, 3.0, 1.0]
 
 
 # --- links, UIDs, runbooks ------------------------------------------------------------------------

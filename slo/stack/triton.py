@@ -26,9 +26,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import requests
 
-from slo.stack.models import MODEL_NAMES
+from slo.stack.models import INPUT_NAME, MODEL_NAMES, OUTPUT_NAME
 from slo.stack.ports import LOOPBACK, free_ports
 from slo.stack.process import ManagedProcess, StackError
 
@@ -211,6 +212,8 @@ class TritonServer:
         response = requests.request(method, self.control_url + path, json=body, timeout=10)
         if response.status_code == 400:
             raise ValueError(response.json()["error"])
+        if response.status_code == 500:
+            raise StackError(f"Triton worker {path}: {response.json()['error']}")
         response.raise_for_status()
         return response.json()
 
@@ -223,18 +226,25 @@ class TritonServer:
         return response.json()
 
     def unload_model(self, model: str) -> None:
-        """Unload ``model`` through the model-repository API (it stops being ready)."""
-        self._repository(model, "unload")
+        """Unload ``model``: it stops being ready, Triton and the other models keep serving.
 
-    def load_model(self, model: str) -> None:
-        """Load ``model`` again through the model-repository API."""
-        self._repository(model, "load")
+        PyTriton cannot load it back in the same process; ``restart()`` serves it again.
+        """
+        self._control("POST", "/unload", {"model": model})
 
-    def _repository(self, model: str, action: str) -> None:
-        url = f"{self.http_url}/v2/repository/models/{model}/{action}"
-        response = requests.post(url, headers=self.auth_headers, timeout=60)
-        if not response.ok:
-            raise StackError(f"Triton could not {action} {model}: HTTP {response.status_code} {response.text}")
+    def infer(self, model: str, inputs: np.ndarray) -> np.ndarray:
+        """Logits for ``inputs`` (N, 1, 8, 8) through Triton's HTTP API (tritonclient); raises its error."""
+        import tritonclient.http as httpclient
+
+        batch = np.ascontiguousarray(inputs, dtype=np.float32)
+        request = httpclient.InferInput(INPUT_NAME, list(batch.shape), "FP32")
+        request.set_data_from_numpy(batch)
+        client = httpclient.InferenceServerClient(self.http_address, network_timeout=60)
+        try:
+            result = client.infer(model, [request], outputs=[httpclient.InferRequestedOutput(OUTPUT_NAME)])
+        finally:
+            client.close()
+        return result.as_numpy(OUTPUT_NAME)
 
     def model_ready(self, model: str) -> bool:
         return requests.get(f"{self.http_url}/v2/models/{model}/ready", timeout=5).status_code == 200

@@ -6,6 +6,7 @@ control API on loopback, so the test process can switch faults inside the models
 - ``GET /status``: ``{"ready": bool, "pid": int, "rss_bytes": int, "models": {name: {...}}}``
 - ``POST /fault`` ``{"model", "fault", "enabled", "params"}``: switch a fault (400 on a bad one)
 - ``POST /clear``: switch every fault off
+- ``POST /unload`` ``{"model"}``: unload a model (not ready from then on; the others keep serving)
 
 It stops Triton cleanly on SIGTERM or SIGINT.
 """
@@ -48,11 +49,17 @@ class _ControlHandler(QuietHandler):
                 result = self.owner.set_fault(body)
             elif self.path == "/clear":
                 result = self.owner.clear()
+            elif self.path == "/unload":
+                result = self.owner.unload(body["model"])
             else:
                 self.send_json(404, {"error": f"no route {self.path}"})
                 return
         except (FaultError, KeyError, TypeError) as exc:
             self.send_json(400, {"error": str(exc)})
+            return
+        except Exception as exc:  # noqa: BLE001 - reported to the caller, who raises it
+            LOG.exception("control %s failed", self.path)
+            self.send_json(500, {"error": f"{type(exc).__name__}: {exc}"})
             return
         self.send_json(200, result)
 
@@ -63,6 +70,7 @@ class ControlServer(BackgroundHTTPServer):
         self.models: dict[str, ServedModel] = {}
         self.golden_accuracy: dict[str, float] = {}
         self.ready = False
+        self.triton: Any = None  # pytriton.triton.Triton, once it runs
 
     def status(self) -> dict[str, Any]:
         models = {
@@ -83,6 +91,30 @@ class ControlServer(BackgroundHTTPServer):
         params = self.models[model].set_fault(body["fault"], bool(body.get("enabled", True)), **body.get("params", {}))
         return {"model": model, "fault": body["fault"], "enabled": bool(body.get("enabled", True)), "params": params}
 
+    # Unloading through Triton's repository API alone makes PyTriton stop the whole server (its
+    # inference handler closes under it), so the model's handler is cleaned first through
+    # PyTriton's (private) model manager. Loading back is not offered: PyTriton 0.7 cannot
+    # reconnect a cleaned model's tensor store (AuthenticationError); restart the server instead.
+    def _pytriton_model(self, name: str) -> Any:
+        if self.triton is None:
+            raise FaultError("Triton is not running yet")
+        model = next((m for m in self.triton._model_manager.models if m.model_name == name), None)
+        if model is None:
+            raise FaultError(f"model {name!r} is not served here (served: {', '.join(self.models)})")
+        return model
+
+    def unload(self, name: str) -> dict[str, Any]:
+        from pytriton.client.utils import create_client_from_url
+
+        model = self._pytriton_model(name)
+        model.clean()  # clears its event observers first, so closing its handler does not stop Triton
+        client = create_client_from_url(self.triton._url, network_timeout_s=60)
+        try:
+            client.unload_model(name, headers=self.triton._headers)
+        finally:
+            client.close()
+        return {"unloaded": name}
+
     def clear(self) -> dict[str, Any]:
         for model in self.models.values():
             for fault in model.faults():
@@ -98,6 +130,16 @@ def _rss_bytes() -> int:
     except OSError:
         pass
     return 0
+
+
+def _answers(url: str) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
 
 
 def _infer_function(model: ServedModel):  # noqa: ANN202 - a PyTriton inference callable
@@ -161,14 +203,19 @@ def serve(config: dict[str, Any]) -> int:
                 config=model_config,
                 strict=True,
             )
+        control.triton = triton
         control.ready = True
         LOG.info("serving %s", ", ".join(control.models))
-        while not stop.wait(0.5):
+        live_url = f"http://127.0.0.1:{config['http_port']}/v2/health/live"
+        failures = 0
+        while not stop.wait(1.0):
             if os.getppid() != parent_pid:
                 LOG.error("the process that started this worker is gone; stopping")
                 break
-            if not triton.is_alive():
-                LOG.error("Triton is no longer alive; exiting")
+            # Triton's own liveness, not PyTriton's is_alive(): that is false while a model is unloaded.
+            failures = 0 if _answers(live_url) else failures + 1
+            if failures >= 3:
+                LOG.error("Triton stopped answering %s; exiting", live_url)
                 control.stop()
                 return 1
     control.stop()

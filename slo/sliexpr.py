@@ -39,6 +39,7 @@ UNIT_PER_SECOND = {"s": Decimal(1), "ms": Decimal(1000), "us": Decimal(1000000)}
 _WINDOW_PLACEHOLDER = re.compile(r"\{\{\s*\.window\s*\}\}")
 
 Matcher = tuple[str, str, str]  # (label, op, value)
+MatcherSets = tuple[tuple[Matcher, ...], ...]  # alternatives: a series matching any set
 
 
 def quote(value: str) -> str:
@@ -117,59 +118,99 @@ class SliQueries:
     absent_selectors: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     group_labels: tuple[str, ...] = PER_MODEL
+    # The same selectors as matcher sets, for the reference model of the generated tests.
+    errors_sets: MatcherSets = ()  # bad events = sum of these ...
+    good_sets: MatcherSets = ()  # ... or events minus these
+    events_sets: MatcherSets = ()
+    slice_sets: MatcherSets = ()  # gauges judged per slice: bad above slice_limit
+    slice_seconds: int = 0
+    slice_limit: float = 0.0
+    traffic_sets: MatcherSets = ()
+    absent_sets: MatcherSets = ()
 
     @property
     def slices(self) -> bool:
         return bool(self.bad_slice)
 
 
-def _per_model_selectors(metric: str, base: dict[str, str], models: tuple[ModelRef, ...],
-                         extra: list[Matcher] = ()) -> list[str]:
-    return [
-        selector([("__name__", "=", metric), *_equalities(base), *model_set, *extra])
-        for model_set in model_matcher_sets(models)
-    ]
+def _sets(name: Matcher, base: dict[str, str], models: tuple[ModelRef, ...], extra: Iterable[Matcher] = ()
+          ) -> MatcherSets:
+    return tuple((name, *_equalities(base), *model_set, *extra) for model_set in model_matcher_sets(models))
 
 
-def _absent_selectors(metric: str, base: dict[str, str], models: tuple[ModelRef, ...],
-                      extra: list[Matcher] = ()) -> tuple[str, ...]:
-    """One selector per named model (and version) whose series must exist."""
+def _metric_sets(metric: str, base: dict[str, str], models: tuple[ModelRef, ...],
+                 extra: Iterable[Matcher] = ()) -> MatcherSets:
+    return _sets(("__name__", "=", metric), base, models, extra)
+
+
+def _absent_sets(metric: str, base: dict[str, str], models: tuple[ModelRef, ...]) -> MatcherSets:
+    """One equality set per named model (and version) whose series must exist."""
     out = []
     for model in models:
         for version in model.versions or ("",):
-            version_matcher = [("version", "=", version)] if version else []
-            out.append(selector([("__name__", "=", metric), *_equalities(base), ("model", "=", model.name),
-                                 *version_matcher, *extra]))
+            version_matcher = (("version", "=", version),) if version else ()
+            out.append((("__name__", "=", metric), *_equalities(base), ("model", "=", model.name), *version_matcher))
     return tuple(out)
+
+
+def selectors(sets: MatcherSets) -> list[str]:
+    return [selector(s) for s in sets]
+
+
+def matches(labels: dict[str, str], matchers: Iterable[Matcher]) -> bool:
+    """Whether a series (labels with ``__name__``) is selected by the matchers."""
+    for label, op, value in matchers:
+        have = labels.get(label, "")
+        if op == "=" and have != value or op == "!=" and have == value:
+            return False
+        if op in ("=~", "!~") and (re.fullmatch(value, have) is None) == (op == "=~"):
+            return False
+    return True
 
 
 def _availability(sli: AvailabilitySLI, service: Service, models: tuple[ModelRef, ...]) -> SliQueries:
     reasons: list[Matcher] = [("reason", "!~", alternation(sli.exclude_reasons))] if sli.exclude_reasons else []
     base = service.triton_selector
-    failures = _per_model_selectors(TRITON_FAILURE, base, models, reasons)
-    # One selector for both counters: a model without a failure series still has events.
-    both = [("__name__", "=~", f"{TRITON_SUCCESS}|{TRITON_FAILURE}")]
-    requests = [selector([*both, *_equalities(base), *m, *reasons]) for m in model_matcher_sets(models)]
+    failure_sets = _metric_sets(TRITON_FAILURE, base, models, reasons)
+    success_sets = _metric_sets(TRITON_SUCCESS, base, models)
+    failures = selectors(failure_sets)
+    absent_sets = _absent_sets(TRITON_SUCCESS, base, models)
+
+    def requests(w: int) -> str:
+        # Two sums: rate() drops the metric name, so one selector for both counters would clash.
+        return f"{_sum_rate(selectors(success_sets), format_duration(w))} + {_sum_rate(failures, format_duration(w))}"
+
     return SliQueries(
         kind="availability", alert_kind="Availability", per_model=True,
         errors=lambda w: _sum_rate(failures, format_duration(w)),
-        events=lambda w: _sum_rate(requests, format_duration(w)),
-        traffic=lambda w: _sum_rate(requests, format_duration(w)),
-        absent_selectors=_absent_selectors(TRITON_SUCCESS, base, models),
+        events=requests,
+        traffic=requests,
+        absent_selectors=tuple(selectors(absent_sets)),
+        errors_sets=failure_sets, events_sets=success_sets + failure_sets, traffic_sets=success_sets + failure_sets,
+        absent_sets=absent_sets,
     )
 
 
-def _triton_requests(service: Service, models: tuple[ModelRef, ...]) -> list[str]:
-    both = [("__name__", "=~", f"{TRITON_SUCCESS}|{TRITON_FAILURE}")]
-    return [selector([*both, *_equalities(service.triton_selector), *m]) for m in model_matcher_sets(models)]
+def _triton_requests(service: Service, models: tuple[ModelRef, ...]) -> tuple[Callable[[int], str], MatcherSets]:
+    """Requests per second of each model (success plus failure), and the series it reads."""
+    success = _metric_sets(TRITON_SUCCESS, service.triton_selector, models)
+    failure = _metric_sets(TRITON_FAILURE, service.triton_selector, models)
+
+    def requests(w: int) -> str:
+        d = format_duration(w)
+        return f"{_sum_rate(selectors(success), d)} + {_sum_rate(selectors(failure), d)}"
+
+    return requests, success + failure
 
 
 def _histogram_latency(sli: LatencySLI, service: Service, models: tuple[ModelRef, ...]) -> SliQueries:
     base = service.exporter_selector if sli.metric.startswith("triton_slo_") else service.triton_selector
     bound = Decimal(repr(sli.threshold_seconds)) * UNIT_PER_SECOND[sli.metric_unit]
     le = [("le", "=~", number_regex(bound))]
-    buckets = _per_model_selectors(f"{sli.metric}_bucket", base, models, le)
-    counts = _per_model_selectors(f"{sli.metric}_count", base, models)
+    bucket_sets = _metric_sets(f"{sli.metric}_bucket", base, models, le)
+    count_sets = _metric_sets(f"{sli.metric}_count", base, models)
+    buckets, counts = selectors(bucket_sets), selectors(count_sets)
+    absent_sets = _absent_sets(f"{sli.metric}_count", base, models)
 
     def errors(w: int) -> str:
         d = format_duration(w)
@@ -180,7 +221,8 @@ def _histogram_latency(sli: LatencySLI, service: Service, models: tuple[ModelRef
         errors=errors,
         events=lambda w: _sum_rate(counts, format_duration(w)),
         traffic=lambda w: _sum_rate(counts, format_duration(w)),
-        absent_selectors=_absent_selectors(f"{sli.metric}_count", base, models),
+        absent_selectors=tuple(selectors(absent_sets)),
+        good_sets=bucket_sets, events_sets=count_sets, traffic_sets=count_sets, absent_sets=absent_sets,
         notes=(f"good requests are those in bucket le={decimal_text(bound)} of {sli.metric}; that must be a "
                "bucket boundary of the histogram (`status` says no data when it is not)",),
     )
@@ -190,23 +232,29 @@ def _summary_latency(sli: LatencySLI, service: Service, models: tuple[ModelRef, 
     base = service.triton_selector
     limit_us = Decimal(repr(sli.threshold_seconds)) * UNIT_PER_SECOND["us"]
     quantile = [("quantile", "=~", number_regex(Decimal(repr(sli.quantile))))]
-    summaries = _per_model_selectors(TRITON_SUMMARY, base, models, quantile)
+    summary_sets = _metric_sets(TRITON_SUMMARY, base, models, quantile)
+    summaries = selectors(summary_sets)
     slice_range = format_duration(sli.slice_seconds)
     # The worst quantile seen in the slice decides it; a NaN quantile (no requests) is not bad.
     worst = " or ".join(f"max_over_time({s}[{slice_range}])" for s in summaries)
-    requests = _triton_requests(service, models)
+    requests, request_sets = _triton_requests(service, models)
+    absent_sets = _absent_sets(TRITON_SUCCESS, base, models)
     return SliQueries(
         kind="latency", alert_kind="Latency", per_model=True,
         bad_slice=f"max by (model, version) ({worst}) > bool {decimal_text(limit_us)}",
-        traffic=lambda w: _sum_rate(requests, format_duration(w)),
-        absent_selectors=_absent_selectors(TRITON_SUCCESS, base, models),
+        traffic=requests,
+        absent_selectors=tuple(selectors(absent_sets)),
+        slice_sets=summary_sets, slice_seconds=sli.slice_seconds, slice_limit=float(limit_us),
+        traffic_sets=request_sets, absent_sets=absent_sets,
     )
 
 
 def _accuracy(service: Service, models: tuple[ModelRef, ...]) -> SliQueries:
     base = service.exporter_selector
-    correct = _per_model_selectors(GOLDEN_CORRECT, base, models)
-    total = _per_model_selectors(GOLDEN_TOTAL, base, models)
+    correct_sets = _metric_sets(GOLDEN_CORRECT, base, models)
+    total_sets = _metric_sets(GOLDEN_TOTAL, base, models)
+    correct, total = selectors(correct_sets), selectors(total_sets)
+    absent_sets = _absent_sets(GOLDEN_TOTAL, base, models)
 
     def errors(w: int) -> str:
         d = format_duration(w)
@@ -217,7 +265,8 @@ def _accuracy(service: Service, models: tuple[ModelRef, ...]) -> SliQueries:
         errors=errors,
         events=lambda w: _sum_rate(total, format_duration(w)),
         traffic=lambda w: _sum_rate(total, format_duration(w)),
-        absent_selectors=_absent_selectors(GOLDEN_TOTAL, base, models),
+        absent_selectors=tuple(selectors(absent_sets)),
+        good_sets=correct_sets, events_sets=total_sets, traffic_sets=total_sets, absent_sets=absent_sets,
     )
 
 

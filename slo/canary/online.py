@@ -1,0 +1,301 @@
+"""`triton-slo canary --prometheus URL`: pull both arms from Prometheus and judge them.
+
+Counts are whole-window ``increase()`` of counters per arm over the same (concurrent) window;
+latency means come from Triton's cumulative duration and request counters in ``--slices``
+non-overlapping sub-windows (``increase(x[S])`` evaluated every S), paired by time, so overlapping
+``rate()`` points are never treated as independent samples. The first ``warmup`` after the canary's
+first sample is left out. Every query is printed with the metric it feeds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from slo.canary.judge import EXIT_CODES, Counts, MetricInput, Samples, Watch, judge, resolve_config
+from slo.durations import parse_duration
+from slo.errors import UserError
+from slo.model import Canary, CanaryMetric, LatencySLI, Spec
+from slo.promapi import PromAPI
+
+DEFAULT_METRICS = (CanaryMetric("error_ratio", critical=True), CanaryMetric("latency", margin="10%", critical=True))
+
+# Counters per metric kind: (bad, total) or (sum, count) PromQL with {SEL} for the arm's matchers.
+TRITON_FAILURE = "nv_inference_request_failure{SEL}"
+TRITON_SUCCESS = "nv_inference_request_success{SEL}"
+TRITON_DURATION_US = "nv_inference_request_duration_us{SEL}"
+GOLDEN_TOTAL = "triton_slo_golden_total{SEL}"
+GOLDEN_CORRECT = "triton_slo_golden_correct_total{SEL}"
+GOLDEN_NONFINITE = "triton_slo_golden_nonfinite_total{SEL}"
+PROBE_BUCKET = 'triton_slo_probe_latency_seconds_bucket{SEL,le="LE"}'
+PROBE_COUNT = "triton_slo_probe_latency_seconds_count{SEL}"
+
+
+def selector(text: str, what: str) -> str:
+    """Label matchers without braces (``model="a",version="2"``), checked by Prometheus' rules."""
+    inner = text.strip()
+    if inner.startswith("{") and inner.endswith("}"):
+        inner = inner[1:-1].strip()
+    if not inner:
+        raise UserError(f"{what}: empty selector; give label matchers like model=\"resnet_deep\"")
+    depth, quote = 0, ""
+    for ch in inner:
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "\"'`":
+            quote = ch
+        elif ch in "{}()[]":
+            raise UserError(f"{what} {text!r}: expected label matchers like model=\"resnet_deep\", not {ch!r}")
+    if quote or depth:
+        raise UserError(f"{what} {text!r}: unbalanced quotes")
+    return inner
+
+
+@dataclass(frozen=True)
+class Window:
+    start: float
+    end: float
+    slices: int
+
+    @property
+    def seconds(self) -> int:
+        return int(self.end - self.start)
+
+    @property
+    def slice_seconds(self) -> int:
+        return max(1, self.seconds // self.slices)
+
+
+class Puller:
+    """Queries per arm: whole-window increases, per-slice increases, resets and presence."""
+
+    def __init__(self, api: PromAPI, selectors: dict[str, str]) -> None:
+        self.api = api
+        self.selectors = selectors
+        self.queries: list[str] = []
+
+    def _expr(self, template: str, arm: str) -> str:
+        return template.replace("SEL", self.selectors[arm])
+
+    def increase(self, template: str, arm: str, window: Window) -> float | None:
+        """sum(increase(...[window])) at the window's end; None when no series matched (absent)."""
+        expr = f"sum(increase({self._expr(template, arm)}[{window.seconds}s]))"
+        self.queries.append(f"{expr} @ {window.end:.0f}")
+        samples = self.api.query(expr, window.end)
+        if not samples or not math.isfinite(samples[0].value):
+            return None
+        return max(samples[0].value, 0.0)
+
+    def resets(self, template: str, arm: str, window: Window) -> int:
+        expr = f"sum(resets({self._expr(template, arm)}[{window.seconds}s]))"
+        samples = self.api.query(expr, window.end)
+        return int(samples[0].value) if samples and math.isfinite(samples[0].value) else 0
+
+    def sliced(self, template: str, arm: str, window: Window) -> np.ndarray | None:
+        """Per-slice increases (non-overlapping: the range equals the step), aligned to the window."""
+        s = window.slice_seconds
+        expr = f"sum(increase({self._expr(template, arm)}[{s}s]))"
+        first = window.start + s
+        last = window.start + s * window.slices
+        self.queries.append(f"{expr} every {s}s from {first:.0f} to {last:.0f}")
+        series = self.api.query_range(expr, first, last, s)
+        if not series:
+            return None
+        values = np.full(window.slices, np.nan)
+        for t, v in series[0].points:
+            i = int(round((t - first) / s))
+            if 0 <= i < window.slices:
+                values[i] = v
+        return values
+
+    def first_seen(self, template: str, arm: str, since: float, until: float) -> float | None:
+        step = max(1.0, (until - since) / 500)
+        series = self.api.query_range(f"sum({self._expr(template, arm)})", since, until, step)
+        points = [t for s in series for t, v in s.points if math.isfinite(v)]
+        return min(points) if points else None
+
+
+def _counts_metric(puller: Puller, cfg, bad_tpl: str, total_tpl: str, window: Window,
+                   bad_is_good: bool = False, add_bad_to_total: bool = False) -> MetricInput:
+    arms, notes = {}, []
+    before = len(puller.queries)
+    for arm in ("baseline", "canary"):
+        bad = puller.increase(bad_tpl, arm, window)
+        total = puller.increase(total_tpl, arm, window)
+        if total is None:
+            arms[arm] = None
+            continue
+        bad = 0.0 if bad is None else bad  # a failure counter that never fired can be absent
+        if bad_is_good:
+            bad = max(total - bad, 0.0)
+        if add_bad_to_total:
+            total += bad
+        # increase() extrapolates to the window's edges; tests take whole events.
+        arms[arm] = (np.array([float(round(bad))]), np.array([float(round(total))]))
+        resets = puller.resets(total_tpl, arm, window)
+        if resets:
+            notes.append(f"{arm}: {resets} counter resets in the window (restarts); increase() bridges them")
+    return MetricInput(cfg, Counts(arms["baseline"], arms["canary"]), tuple(puller.queries[before:]), tuple(notes))
+
+
+def _latency_metric(puller: Puller, cfg, window: Window) -> MetricInput:
+    before = len(puller.queries)
+    means = {}
+    for arm in ("baseline", "canary"):
+        duration = puller.sliced(TRITON_DURATION_US, arm, window)
+        count = puller.sliced(TRITON_SUCCESS, arm, window)
+        if duration is None or count is None:
+            means[arm] = None
+            continue
+        with np.errstate(divide="ignore", invalid="ignore"):
+            means[arm] = duration / count / 1000.0  # ms per request in each slice
+    notes = []
+    if means["baseline"] is not None and means["canary"] is not None:
+        keep = np.isfinite(means["baseline"]) & np.isfinite(means["canary"])
+        if not keep.all():
+            notes.append(f"{int((~keep).sum())} of {window.slices} slices without requests in an arm were left out")
+        means = {arm: v[keep] for arm, v in means.items()}
+    data = Samples(*(None if means[a] is None else means[a][None, :] for a in ("baseline", "canary")))
+    notes.append(f"mean latency per request (ms) in {window.slices} time-paired slices of {window.slice_seconds}s")
+    return MetricInput(cfg, data, tuple(puller.queries[before:]), tuple(notes), srm=False)
+
+
+def _threshold(spec: Spec | None) -> float | None:
+    for slo in spec.slos if spec else ():
+        if isinstance(slo.sli, LatencySLI):
+            return slo.sli.threshold_seconds
+    return None
+
+
+def collect(puller: Puller, metrics: tuple[CanaryMetric, ...], window: Window, spec: Spec | None) -> list[MetricInput]:
+    inputs: list[MetricInput] = []
+    for metric in metrics:
+        fields = {"direction": metric.direction, "critical": metric.critical}
+        if metric.margin:
+            fields["margin"] = metric.margin
+        kind = resolve_config(metric.name).kind
+        where = f"canary metric {metric.name!r}"
+        if kind == "error_ratio":
+            cfg = resolve_config(metric.name, fields, counts=True, where=where)
+            inputs.append(_counts_metric(puller, cfg, TRITON_FAILURE, TRITON_SUCCESS, window, add_bad_to_total=True))
+        elif kind == "latency":
+            cfg = resolve_config(metric.name, fields, {"paired": True, "quantile": False}, where=where)
+            inputs.append(_latency_metric(puller, cfg, window))
+            threshold = _threshold(spec)
+            if threshold is not None:
+                name = f"{metric.name}_over_{threshold * 1000:g}ms"
+                sub = resolve_config(name, {"kind": "error_ratio", "critical": metric.critical,
+                                            "margin": "0.01"}, counts=True, where=where)
+                bucket = PROBE_BUCKET.replace("LE", _le(threshold))
+                inputs.append(_counts_metric(puller, sub, bucket, PROBE_COUNT, window, bad_is_good=True))
+        elif kind == "accuracy":
+            cfg = resolve_config(metric.name, {**fields, "direction": "increase"}, counts=True, where=where)
+            inputs.append(_counts_metric(puller, cfg, GOLDEN_CORRECT, GOLDEN_TOTAL, window, bad_is_good=True))
+        elif kind == "nonfinite":
+            cfg = resolve_config(metric.name, fields, counts=True, where=where)
+            inputs.append(_counts_metric(puller, cfg, GOLDEN_NONFINITE, GOLDEN_TOTAL, window))
+        else:
+            raise UserError(f"{where}: no per-version series to judge it online (known: error_ratio, latency, "
+                            f"accuracy, nonfinite); judge it offline with `canary judge --data`")
+    return inputs
+
+
+def _le(seconds: float) -> str:
+    """Prometheus' text for a bucket bound (0.05 -> "0.05")."""
+    return f"{seconds:g}"
+
+
+def _settings(args: argparse.Namespace) -> tuple[Canary, Spec | None]:
+    spec = None
+    if args.spec:
+        from slo.spec import load_spec
+
+        spec = load_spec(args.spec)
+    return (spec.canary if spec and spec.canary else Canary()), spec
+
+
+def run(args: argparse.Namespace) -> int:
+    canary, spec = _settings(args)
+    base = args.baseline or (f'{canary.label}="{canary.baseline}"' if canary.baseline else "")
+    cand = args.canary or (f'{canary.label}="{canary.canary}"' if canary.canary else "")
+    if not base or not cand:
+        raise UserError("--baseline and --canary selectors are required (or a spec with a canary section)")
+    selectors = {"baseline": selector(base, "--baseline"), "canary": selector(cand, "--canary")}
+    window_s = _duration(args.window, "--window") if args.window else canary.window_seconds
+    warmup_s = _duration(args.warmup, "--warmup") if args.warmup is not None else canary.warmup_seconds
+    every_s = _duration(args.every, "--every")
+    if args.slices < 2:
+        raise UserError(f"--slices {args.slices}: at least 2 are needed for time-paired comparisons")
+    weight = args.weight if args.weight is not None else canary.weight
+    metrics = canary.metrics or DEFAULT_METRICS
+    alpha = args.alpha if args.alpha is not None else 0.05
+    api = PromAPI.from_args(args)
+    end = args.end if args.end is not None else time.time()
+    start = _judged_start(api, selectors, end, window_s, warmup_s)
+    if not args.watch:
+        return _judge_once(args, api, selectors, metrics, spec, start, end, alpha, weight)
+    return _watch(args, api, selectors, metrics, spec, start, alpha, weight, window_s, every_s)
+
+
+def _duration(text: str, flag: str) -> int:
+    try:
+        return int(parse_duration(text))
+    except ValueError as exc:
+        raise UserError(f"{flag}: {exc}") from None
+
+
+def _judged_start(api: PromAPI, selectors: dict[str, str], end: float, window_s: int, warmup_s: int) -> float:
+    """The window's start, moved past the warm-up when the canary appeared inside the window."""
+    start = end - window_s
+    seen = Puller(api, selectors).first_seen(TRITON_SUCCESS, "canary", start, end)
+    if seen is not None and seen > start + max(1.0, window_s / 500):
+        start = max(start, seen + warmup_s)
+    return start
+
+
+def _judge_once(args, api, selectors, metrics, spec, start, end, alpha, weight, watch=None):
+    if end - start < 2 * args.slices:
+        print(f"verdict: INCONCLUSIVE: {end - start:.0f}s left to judge after the warm-up; "
+              f"wait for more data (window ends {end:.0f})")
+        return EXIT_CODES["INCONCLUSIVE"]
+    window = Window(start, start + (int(end - start) // args.slices) * args.slices, args.slices)
+    puller = Puller(api, selectors)
+    inputs = collect(puller, metrics, window, spec)
+    decision = judge(inputs, alpha, weight / 100, watch)
+    from slo.canary.cli import emit
+
+    emit(args, decision, inputs, baseline=selectors["baseline"], canary=selectors["canary"],
+         window={"start": window.start, "end": window.end, "slices": window.slices})
+    return EXIT_CODES[str(decision.verdict[0])]
+
+
+def _watch(args, api, selectors, metrics, spec, start, alpha, weight, window_s, every_s) -> int:
+    """Re-judge every --every with anytime-valid tests; stop at FAIL, PASS or the window's end."""
+    watch = Watch()
+    began = time.time()
+    while True:
+        now = time.time()
+        final = now - began >= window_s
+        if now - start >= 2 * args.slices:
+            window = Window(start, start + (int(now - start) // args.slices) * args.slices, args.slices)
+            puller = Puller(api, selectors)
+            inputs = collect(puller, metrics, window, spec)
+            decision = judge(inputs, alpha, weight / 100, watch)
+            verdict = str(decision.verdict[0])
+            summary = ", ".join(f"{n} {v[0]}" for n, v in decision.metric_verdicts.items())
+            print(f"look {watch.looks} at {now:.0f}: {verdict} ({summary})", file=sys.stderr, flush=True)
+            if verdict in ("FAIL", "PASS") or final:
+                from slo.canary.cli import emit
+
+                emit(args, decision, inputs, baseline=selectors["baseline"], canary=selectors["canary"],
+                     looks=watch.looks)
+                return EXIT_CODES[verdict]
+        elif final:
+            print("verdict: INCONCLUSIVE: no data after the warm-up within the window")
+            return EXIT_CODES["INCONCLUSIVE"]
+        time.sleep(max(0.0, min(every_s, began + window_s - time.time())))

@@ -1,0 +1,223 @@
+"""Sloth ``prometheus/v1`` specs onto slo.model.
+
+Mapping (Sloth field -> triton-slo):
+
+- ``service`` -> ``Service.name``; ``labels`` -> ``Service.labels`` (on every rule and alert);
+- ``slos[].name/objective/description/labels`` -> the SLO's; the window is 30d, Sloth's default
+  period (a Sloth spec has no window field);
+- ``sli.events.error_query/total_query`` -> ``RatioSLI(bad=..., total=...)`` (both need ``{{.window}}``);
+- ``alerting.labels/annotations`` -> the SLO's alert labels and annotations; ``alerting.name`` is
+  kept as the label ``sloth_alert`` because triton-slo names its alerts by convention
+  (``TritonSloCustomBudgetBurn``), so Alertmanager routes can still match it;
+- ``page_alert``/``ticket_alert``: ``disable`` turns page/ticket off; their labels and annotations
+  are kept when every enabled alert carries the same value, and ``severity`` must be triton-slo's
+  (page ``critical``, ticket ``warning``) because the routing depends on it.
+
+Not mappable, so reported as errors naming the field: ``sli.raw.error_ratio_query`` (the model
+needs bad and total event rates, not a precomputed ratio), ``sli.plugin`` and ``plugins`` /
+``slo_plugins`` (Go code run inside Sloth), per-alert labels that differ between page and ticket,
+and more than one Sloth document per file (one file is one service here).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from slo.model import SLO, RatioSLI, Service, SLOAlerting, Spec, Window
+from slo.spec import _objective, _promql, _str_map
+from slo.specyaml import (
+    Mark,
+    Reader,
+    SpecError,
+    SpecProblem,
+    _Raw,
+    as_bool,
+    as_label_map,
+    as_nonempty_str,
+    as_str,
+)
+
+SLOTH_VERSION = "prometheus/v1"
+SLOTH_WINDOW = Window(seconds=30 * 86400, text="30d")
+ALERT_NAME_LABEL = "sloth_alert"
+# Sloth's own rule for service and SLO names.
+SLOTH_NAME = re.compile(r"^[A-Za-z0-9][-A-Za-z0-9_.]*[A-Za-z0-9]$")
+SEVERITY_OF = {"page_alert": "critical", "ticket_alert": "warning"}
+
+
+def read_sloth(docs: list[Any], file: str) -> Spec:
+    """One Sloth ``prometheus/v1`` document -> Spec, or SpecError listing every problem."""
+    problems: list[SpecProblem] = []
+    for extra in docs[1:]:
+        mark = getattr(extra, "mark", Mark(1, 1))
+        problems.append(SpecProblem(file, mark, f"a file holds one Sloth spec (one service); found {len(docs)} "
+                                    "documents: split them into one file each"))
+    top = Reader(file, problems, docs[0], "", Mark(1, 1))
+    if not top.ok:
+        raise SpecError(problems)
+    version = top.value("version", as_str)
+    if version is not None and version != SLOTH_VERSION:
+        top.error(top.key_mark("version"), f"version: {version!r} is not supported; Sloth specs are read as "
+                  f"{SLOTH_VERSION!r}")
+    name = top.value("service", sloth_name)
+    labels = top.value("labels", as_label_map, default={}) or {}
+    _not_mappable(top, "slo_plugins", "Sloth SLO plugins change the rules Sloth generates and cannot be mapped")
+    slos = _slos(top)
+    top.finish()
+    if problems or name is None:
+        raise SpecError(problems)
+    return Spec(service=Service(name=name, labels=labels), slos=tuple(slos), path=file, source_format="sloth")
+
+
+def sloth_name(raw: _Raw) -> str:
+    text = as_nonempty_str(raw)
+    if not SLOTH_NAME.match(text) or len(text) > 128:
+        raise ValueError(f"{text!r}: a name starts and ends with a letter or digit and holds only letters, "
+                         "digits, '.', '_' or '-'")
+    return text
+
+
+def _not_mappable(r: Reader, key: str, why: str) -> None:
+    if r.has(key):
+        r.raw(key)
+        r.error(r.key_mark(key), f"{r.path(key)}: {why}")
+
+
+def _slos(top: Reader) -> list[SLO]:
+    if not top.has("slos"):
+        top.error(top.mark, "slos: required (a list of SLOs)")
+    items = top.items("slos")
+    if top.has("slos") and not items and isinstance(top.node.get("slos"), list):
+        top.error(top.key_mark("slos"), "slos: at least one SLO is needed")
+    slos, names = [], set()
+    for item, path, mark in items:
+        r = Reader(top.file, top.problems, item, path, mark)
+        if not r.ok:
+            continue
+        slo = _slo(r)
+        if slo is None:
+            continue
+        if slo.name in names:
+            r.error(r.key_mark("name"), f"{path}.name: SLO name {slo.name!r} is used twice")
+        names.add(slo.name)
+        slos.append(slo)
+    return slos
+
+
+def _slo(r: Reader) -> SLO | None:
+    name = r.value("name", sloth_name)
+    objective = r.value("objective", _objective)
+    description = r.value("description", as_str, default="")
+    labels = r.value("labels", as_label_map, default={}) or {}
+    _not_mappable(r, "plugins", "Sloth SLO plugins change the rules Sloth generates and cannot be mapped")
+    sli_reader = r.child("sli", required=True)
+    sli = _sli(sli_reader) if sli_reader else None
+    alerting_reader = r.child("alerting")
+    alerting = _alerting(alerting_reader) if alerting_reader else SLOAlerting()
+    r.finish()
+    if None in (name, objective, description, sli, alerting):
+        return None
+    return SLO(name=name, objective=objective, window=SLOTH_WINDOW, sli=sli, description=description,
+               alerting=alerting, labels=labels)
+
+
+SLI_TYPES = ("events", "raw", "plugin")
+
+
+def _sli(r: Reader) -> RatioSLI | None:
+    if not r.ok:
+        return None
+    kinds = [k for k in SLI_TYPES if r.has(k)]
+    if len(kinds) != 1:
+        found = f"found {', '.join(kinds)}" if kinds else "found none"
+        r.error(r.mark, f"{r.where}: exactly one of {', '.join(SLI_TYPES)} is needed; {found}")
+    sli = None
+    events = r.child("events") if r.has("events") else None
+    if events and events.ok:
+        bad = events.value("error_query", _promql(windowed=True))
+        total = events.value("total_query", _promql(windowed=True))
+        events.finish()
+        if bad and total and bad.strip() == total.strip():
+            events.error(events.key_mark("total_query"), f"{events.path('total_query')}: the same as error_query")
+        elif bad and total:
+            sli = RatioSLI(total=total, bad=bad)
+    raw = r.child("raw") if r.has("raw") else None
+    if raw and raw.ok:
+        query = raw.value("error_ratio_query", _promql(windowed=True))
+        raw.finish()
+        if query is not None:
+            raw.error(raw.key_mark("error_ratio_query"), f"{raw.path('error_ratio_query')}: a precomputed error "
+                      "ratio cannot be mapped yet: triton-slo needs bad and total event rates; write them under "
+                      "sli.events (error_query, total_query)")
+    _not_mappable(r, "plugin", "Sloth SLI plugins cannot be mapped; write the plugin's queries under sli.events "
+                  "(error_query, total_query)")
+    r.finish()
+    return sli if len(kinds) == 1 else None
+
+
+def _alerting(r: Reader) -> SLOAlerting | None:
+    if not r.ok:
+        return None
+    alert_name = r.value("name", as_nonempty_str, default="")
+    labels = r.value("labels", as_label_map, default={}) or {}
+    annotations = _str_map(r, "annotations")
+    alerts = {key: _alert(r, key) for key in SEVERITY_OF}
+    r.finish()
+    if None in (alert_name, labels, annotations) or None in alerts.values():
+        return None
+    enabled = {key: alert for key, alert in alerts.items() if not alert["disable"]}
+    shared_labels = _shared(r, enabled, "labels", labels)
+    shared_annotations = _shared(r, enabled, "annotations", annotations)
+    if alert_name:
+        if ALERT_NAME_LABEL in labels:
+            r.error(r.key_mark("labels"), f"{r.path('labels')}.{ALERT_NAME_LABEL}: reserved for alerting.name")
+        shared_labels[ALERT_NAME_LABEL] = alert_name
+    return SLOAlerting(page="page_alert" in enabled, ticket="ticket_alert" in enabled, labels=shared_labels,
+                       annotations=shared_annotations)
+
+
+def _alert(parent: Reader, key: str) -> dict[str, Any] | None:
+    r = parent.child(key)
+    if r is None:
+        return {"disable": False, "labels": {}, "annotations": {}, "reader": None}
+    if not r.ok:
+        return None
+    alert = {
+        "disable": r.value("disable", as_bool, default=False),
+        "labels": r.value("labels", as_label_map, default={}),
+        "annotations": _str_map(r, "annotations"),
+        "reader": r,
+    }
+    r.finish()
+    return None if alert["disable"] is None or alert["labels"] is None else alert
+
+
+def _shared(r: Reader, enabled: dict[str, dict], field: str, common: dict[str, str]) -> dict[str, str]:
+    """The SLO-wide labels (or annotations) plus those every enabled alert carries alike.
+
+    triton-slo gives its page and ticket alerts the same labels and annotations, apart from
+    ``severity``, which it sets itself (critical pages, warning opens a ticket).
+    """
+    result = dict(common)
+    for key, alert in enabled.items():
+        reader: Reader | None = alert["reader"]
+        for name, value in alert[field].items():
+            where = f"{reader.path(field)}.{name}" if reader else name
+            mark = _sub_key_mark(reader, field, name) if reader else r.mark
+            if field == "labels" and name == "severity":
+                if value != SEVERITY_OF[key]:
+                    r.error(mark, f"{where}: {value!r} cannot be mapped: triton-slo's {key.split('_')[0]} alerts "
+                                  f"carry severity {SEVERITY_OF[key]!r}; route on it in Alertmanager")
+                continue
+            others = [other[field].get(name) for other_key, other in enabled.items() if other_key != key]
+            if any(other != value for other in others) or common.get(name, value) != value:
+                r.error(mark, f"{where}: {value!r} only on this alert cannot be mapped: triton-slo gives page and "
+                              f"ticket alerts the same {field}; put it under alerting.{field}")
+                continue
+            result[name] = value
+    return result
+
+
+def _sub_key_mark(r: Reader, key: str, sub: str) -> Mark:
+    return getattr(r.node.get(key), "key_marks", {}).get(sub, r.key_mark(key))

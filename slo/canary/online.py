@@ -200,8 +200,12 @@ def collect(puller: Puller, metrics: tuple[CanaryMetric, ...], window: Window, s
             cfg = resolve_config(metric.name, fields, counts=True, where=where)
             inputs.append(_counts_metric(puller, cfg, GOLDEN_NONFINITE, GOLDEN_TOTAL, window))
         else:
-            raise UserError(f"{where}: no per-version series to judge it online (known: error_ratio, latency, "
-                            f"accuracy, nonfinite); judge it offline with `canary judge --data`")
+            # No per-version series exists for it (GPU memory is per GPU, not per model version):
+            # say so and leave it INCONCLUSIVE rather than invent a number or drop it silently.
+            cfg = resolve_config(metric.name, fields, where=where)
+            inputs.append(MetricInput(cfg, Samples(None, None), notes=(
+                f"{metric.name}: no per-version series to judge it online (known: error_ratio, latency, "
+                "accuracy, nonfinite); judge it offline with `triton-slo canary judge --data`",), srm=False))
     return inputs
 
 

@@ -1,0 +1,154 @@
+"""Canary-delta recording rules and the TritonSloCanaryRegression ticket alert, from a spec's canary.
+
+``OUT/rules/<service>-canary.yaml`` records, per service with a ``canary:`` section, the canary
+minus the baseline over the canary window (``slo:canary_delta:*``), so a regression during a long
+rollout shows on dashboards; the alert opens a ticket when a delta stays past the metric's margin
+with enough traffic in both arms. The statistical verdict stays with `triton-slo canary`: the
+alert is the long-rollout safety net, not the judge.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from slo.canary.judge import Margin, resolve_config
+from slo.durations import format_duration
+from slo.generate import Options, Result
+from slo.model import Canary, Spec
+
+ALERT = "TritonSloCanaryRegression"
+MIN_REQUESTS = 100  # per arm in the window, before a delta may alert
+FOR = "10m"
+
+
+def _matchers(selector: dict[str, str], label: str, value: str) -> str:
+    pairs = {**selector, label: value}
+    return ",".join(f'{k}="{_escape(v)}"' for k, v in pairs.items())
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def _runbook(spec: Spec) -> str:
+    try:
+        from runbooks import runbook_url
+
+        return runbook_url(spec.service.runbook_base_url, ALERT)
+    except ImportError:
+        return f"{spec.service.runbook_base_url.rstrip('/')}/{ALERT.lower()}.md"
+
+
+def _dashboard(spec: Spec) -> str:
+    try:
+        from dashboards.links import dashboard_url
+
+        return dashboard_url(spec.service, ALERT)
+    except ImportError:
+        return spec.service.dashboard_base_url
+
+
+def _error_ratio(m: str, w: str) -> str:
+    failed = f"sum(rate(nv_inference_request_failure{{{m}}}[{w}]))"
+    ok = f"sum(rate(nv_inference_request_success{{{m}}}[{w}]))"
+    return f"({failed} / clamp_min({failed} + {ok}, 1e-9))"
+
+
+def _latency_mean(m: str, w: str) -> str:
+    return (f"(sum(rate(nv_inference_request_duration_us{{{m}}}[{w}])) / 1e6 / "
+            f"clamp_min(sum(rate(nv_inference_request_success{{{m}}}[{w}])), 1e-9))")
+
+
+def _accuracy(m: str, w: str) -> str:
+    return (f"(sum(rate(triton_slo_golden_correct_total{{{m}}}[{w}])) / "
+            f"clamp_min(sum(rate(triton_slo_golden_total{{{m}}}[{w}])), 1e-9))")
+
+
+def recording_rules(spec: Spec, canary: Canary) -> list[dict]:
+    w = format_duration(canary.window_seconds)
+    sel = spec.service.triton_selector
+    b, c = _matchers(sel, canary.label, canary.baseline), _matchers(sel, canary.label, canary.canary)
+    labels = {"service": spec.service.name, "baseline": canary.baseline, "canary": canary.canary}
+    exprs = {
+        "error_ratio": f"{_error_ratio(c, w)} - {_error_ratio(b, w)}",
+        "error_ratio_relative": f"{_error_ratio(c, w)} / {_error_ratio(b, w)} - 1",
+        "latency_mean_seconds": f"{_latency_mean(c, w)} - {_latency_mean(b, w)}",
+        "latency_mean_relative": f"{_latency_mean(c, w)} / {_latency_mean(b, w)} - 1",
+        "golden_accuracy": f"{_accuracy(c, w)} - {_accuracy(b, w)}",
+    }
+    # The traffic guard: the smaller of both arms' request counts ((a < b) or b is min(a, b)).
+    exprs["requests_min"] = (
+        f"(sum(increase(nv_inference_request_success{{{b}}}[{w}])) < sum(increase(nv_inference_request_success"
+        f"{{{c}}}[{w}]))) or sum(increase(nv_inference_request_success{{{c}}}[{w}]))"
+    )
+    return [{"record": f"slo:canary_delta:{name}", "expr": expr, "labels": dict(labels)}
+            for name, expr in exprs.items()]
+
+
+def _alert_terms(canary: Canary) -> list[tuple[str, str, str]]:
+    """(metric, recorded delta, comparison with the margin) per canary metric that has a delta."""
+    terms = []
+    for metric in canary.metrics:
+        fields = {"direction": metric.direction, **({"margin": metric.margin} if metric.margin else {})}
+        kind = resolve_config(metric.name).kind
+        if kind == "error_ratio":
+            cfg = resolve_config(metric.name, fields, counts=True)
+            series = "error_ratio_relative" if cfg.margin.relative else "error_ratio"
+            terms.append((metric.name, series, f"> {cfg.margin.value:g}"))
+        elif kind == "latency":
+            cfg = resolve_config(metric.name, fields)
+            if cfg.margin.relative:
+                terms.append((metric.name, "latency_mean_relative", f"> {cfg.margin.value:g}"))
+            else:  # an absolute latency margin is in the metric's unit; the recorded delta is in seconds
+                unit = 1e-3 if metric.name.endswith("_ms") or not metric.name.endswith("_seconds") else 1.0
+                terms.append((metric.name, "latency_mean_seconds", f"> {cfg.margin.value * unit:g}"))
+        elif kind == "accuracy":
+            margin = Margin.parse(metric.margin or "0.01", f"canary metric {metric.name!r}")
+            terms.append((metric.name, "golden_accuracy", f"< -{margin.value:g}"))
+    return terms
+
+
+def alert_rules(spec: Spec, canary: Canary) -> list[dict]:
+    service = spec.service.name
+    window = format_duration(canary.window_seconds)
+    rules = []
+    for metric, series, comparison in _alert_terms(canary):
+        guard = f'slo:canary_delta:requests_min{{service="{_escape(service)}"}} >= {MIN_REQUESTS}'
+        expr = (f'slo:canary_delta:{series}{{service="{_escape(service)}"}} {comparison} '
+                f"and on(service) ({guard})")
+        rules.append({
+            "alert": ALERT,
+            "expr": expr,
+            "for": FOR,
+            "labels": {**spec.service.labels, **spec.alerting.labels, "severity": "warning", "service": service,
+                       "metric": metric, "baseline": canary.baseline, "canary": canary.canary},
+            "annotations": {
+                "summary": "The canary is worse than the baseline",
+                "description": (f"{canary.label}={canary.canary} vs {canary.baseline}: {metric} delta "
+                                f"({series}) is {{{{ $value }}}} over {window}, past the margin ({comparison}). "
+                                "Run `triton-slo canary` for the verdict before promoting."),
+                "runbook_url": _runbook(spec),
+                "dashboard_url": _dashboard(spec),
+            },
+        })
+    return rules
+
+
+def generate(specs: list[Spec], out: Path, options: Options) -> Result:
+    result = Result()
+    for spec in specs:
+        canary = spec.canary
+        if canary is None or not canary.baseline or not canary.canary:
+            continue
+        groups = [{"name": f"triton-slo-canary-{spec.service.name}", "interval": options.evaluation_interval,
+                   "rules": recording_rules(spec, canary) + alert_rules(spec, canary)}]
+        path = out / "rules" / f"{spec.service.name}-canary.yaml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.safe_dump({"groups": groups}, sort_keys=False, width=200))
+        result.files.append(path)
+        if not _alert_terms(canary):
+            result.warnings.append(f"{spec.service.name}: no canary metric has a recorded delta; "
+                                   f"{ALERT} cannot fire")
+    return result

@@ -514,6 +514,7 @@ def _mute_interval(r: Reader) -> MuteInterval | None:
         if not t.ok:
             continue
         entry: dict[str, Any] = {}
+        problems_before = len(r.problems)
         for wd, wpath, wmark in t.items("weekdays"):
             parts = str(wd).lower().split(":")
             if not all(p in WEEKDAYS for p in parts) or len(parts) > 2:
@@ -538,7 +539,7 @@ def _mute_interval(r: Reader) -> MuteInterval | None:
         if location:
             entry["location"] = location
         t.finish()
-        if not entry:
+        if not entry and len(r.problems) == problems_before:  # not when its fields were there but wrong
             t.error(mark, f"{path}: empty time interval (it would match all the time)")
         times.append(entry)
     if not times and "times" in r.node:

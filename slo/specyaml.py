@@ -133,7 +133,7 @@ class Reader:
 
     def __init__(self, file: str, problems: list[SpecProblem], node: Any, where: str, mark: Mark) -> None:
         self.file, self.problems, self.where = file, problems, where
-        self.mark = getattr(node, "mark", mark)
+        self.mark = mark  # the line of the key (or list item) that holds this mapping
         self.ok = isinstance(node, dict)
         if not self.ok:
             self.error(self.mark, f"{where or 'the document'} must be a mapping, not {_type_name(node)}")
@@ -223,8 +223,12 @@ class _Raw:
 def _type_name(value: Any) -> str:
     if value is None:
         return "null"
-    return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean", int: "a number",
-            float: "a number"}.get(type(value), type(value).__name__)
+    # bool before int (a subclass); PosDict and PosList are dict and list to the user.
+    for kind, name in ((bool, "a boolean"), (dict, "a mapping"), (list, "a list"), (str, "a string"),
+                       (int, "a number"), (float, "a number")):
+        if isinstance(value, kind):
+            return name
+    return type(value).__name__
 
 
 # Converters: each takes the raw value and returns the checked one or raises ValueError.

@@ -40,7 +40,8 @@ def prom_rate(values: Sequence[float], step: int, index: int, window: int) -> fl
     extrapolated = sampled
     extrapolated += to_start if to_start < limit else average / 2
     extrapolated += to_end if to_end < limit else average / 2
-    return increase * (extrapolated / sampled) / float(window)
+    factor = (extrapolated / sampled) / float(window)  # in this order, as Prometheus rounds
+    return increase * factor
 
 
 def _in_range(index: int, step: int, window: int) -> range:

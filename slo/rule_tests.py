@@ -163,10 +163,10 @@ def scenarios(p: SloPlan) -> list[Scenario]:
         rate = _rate_per_sample(budget)
         half = int(round(rate * float(budget) / 2))
         double = int(round(rate * float(budget) * 2))
+        n = 30
+        out.append(Scenario("healthy", _event_series(p, [rate - half] * n, [half] * n), n, {15, n - 1}))
         n = 60
-        out.append(Scenario("healthy", _event_series(p, [rate - half] * n, [half] * n), n, {30, n - 1}))
-        n = 120
-        out.append(Scenario("slow burn", _event_series(p, [rate - double] * n, [double] * n), n, {60, n - 1}))
+        out.append(Scenario("slow burn", _event_series(p, [rate - double] * n, [double] * n), n, {30, n - 1}))
         bad = [rate if clean <= i < clean + outage else 0 for i in range(fast_len)]
         good = [rate - b for b in bad]
         out.append(Scenario("fast burn", _event_series(p, good, bad), fast_len, {clean - 1, fast_len - 1},
@@ -175,8 +175,8 @@ def scenarios(p: SloPlan) -> list[Scenario]:
         base_steps = max(1, p.base // STEP)
         if min_events > 0 and (min_events - 1) // base_steps >= 1:
             few = (min_events - 1) // base_steps  # fewer than min_events in the base window
-            n = 60
-            out.append(Scenario("low traffic", _event_series(p, [0] * n, [few] * n), n, {30, n - 1}))
+            n = 30
+            out.append(Scenario("low traffic", _event_series(p, [0] * n, [few] * n), n, {15, n - 1}))
         traffic = None
     silence_for = p.slo.alerting.no_traffic_for
     if silence_for and no_traffic_rule(p):
@@ -319,15 +319,20 @@ class Reference:
                       _annotations(rule, lambda t: _render(t, labels, 0.0, "", p)))
 
 
+def _state(ref: Reference, index: int) -> set:
+    """Which alerts fire (their values in annotations aside)."""
+    return {(f.alertname, f.labels) for f in ref.firing(index)}
+
+
 def _first_change(ref: Reference, start: int, end: int) -> int | None:
-    """The first index in [start, end) whose firing set differs from the one at start - 1."""
-    before = ref.firing(start - 1)
-    if ref.firing(end - 1) == before:
+    """The first index in [start, end) whose firing alerts differ from those at start - 1."""
+    before = _state(ref, start - 1)
+    if _state(ref, end - 1) == before:
         return None
-    lo, hi = start, end - 1  # firing(hi) differs; find the first that does
+    lo, hi = start, end - 1  # state(hi) differs; find the first that does
     while lo < hi:
         mid = (lo + hi) // 2
-        if ref.firing(mid) != before:
+        if _state(ref, mid) != before:
             hi = mid
         else:
             lo = mid + 1

@@ -20,6 +20,7 @@ import pytest
 from dashboards.generate import build_all
 from dashboards.lint import queries_of
 from dashboards.queries import default_values, fill_variables
+from slo.cli import main
 from slo.generate import Options
 from slo.promapi import PromAPI
 from slo.spec import load_spec
@@ -108,6 +109,9 @@ def test_every_dashboard_query_returns_data_after_a_minute_of_load(
             for annotation in data["annotations"]["list"]:
                 if "expr" in annotation and not api.query(fill_variables(annotation["expr"], values)):
                     empty.append((board, f"annotation {annotation['name']}", "-"))
+        snapshot = tmp_path / "oncall.png"  # the same board without Grafana, for a person to look at
+        assert main(["snapshot", "--prometheus", prometheus.url, "--spec", str(EXAMPLE), "-o", str(snapshot),
+                     "--range", "2m", "--rate-interval", RATE_INTERVAL]) == 0
     unexpected = [key for key in empty if key not in MAY_BE_EMPTY]
     print(f"\n{checked} panel queries checked, {len(empty)} empty (listed):")
     for key in empty:

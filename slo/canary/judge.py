@@ -462,8 +462,8 @@ class Watch:
         self.best: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
         self.looks = 0
 
-    def apply(self, checks: list[Check], p_worse: np.ndarray, p_within: np.ndarray) -> None:
-        """Make each check's p-values anytime-valid, in place."""
+    def apply(self, checks: list[Check], p_worse: np.ndarray, p_within: np.ndarray, alpha: float) -> None:
+        """Make each check's p-values anytime-valid and widen its interval to match, in place."""
         self.looks += 1
         for j, ch in enumerate(checks):
             if ch.deterministic or ch.blocked:
@@ -476,6 +476,10 @@ class Watch:
                 worse, within = np.minimum(worse, self.best[key][0]), np.minimum(within, self.best[key][1])
             self.best[key] = (worse, within)
             p_worse[:, j], p_within[:, j] = worse, within
+            # The interval shown becomes the confidence sequence: same centre, the mixture boundary.
+            centre, half = (ch.high + ch.low) / 2, (ch.high - ch.low) / 2
+            widen = stats.anytime_z(alpha, n, rho) / sps.norm.isf(alpha)
+            ch.low, ch.high = centre - half * widen, centre + half * widen
 
 
 def decide(
@@ -492,7 +496,7 @@ def decide(
     p_worse = np.stack([np.broadcast_to(ch.p_worse, (runs,)) for ch in checks], axis=-1).astype(float)
     p_within = np.stack([np.broadcast_to(ch.p_within, (runs,)) for ch in checks], axis=-1).astype(float)
     if watch is not None:
-        watch.apply(checks, p_worse, p_within)
+        watch.apply(checks, p_worse, p_within, alpha)
     blocked = np.array([bool(ch.blocked) for ch in checks])
     p_worse = np.where(blocked, 1.0, p_worse)
     fail = stats.holm(p_worse, alpha)

@@ -106,12 +106,20 @@ def metadata(name: str, settings: Settings, labels: dict[str, str] | None = None
 # --- rules -----------------------------------------------------------------------------------------
 
 
-def read_rule_file(path: Path) -> list[dict[str, Any]]:
-    """The `groups` of a Prometheus rule file, checked for the shape PrometheusRule carries."""
+def read_rule_file(path: Path) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """The `groups` of a rule file and the labels to keep.
+
+    A plain Prometheus rule file (`groups:`), or a PrometheusRule a generator already wrapped it in
+    (then its `spec.groups` and its metadata labels).
+    """
     try:
         data = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as exc:
         raise UserError(f"{path}: cannot read the rule file: {exc}") from None
+    labels: dict[str, str] = {}
+    if isinstance(data, dict) and data.get("kind") == "PrometheusRule":
+        labels = dict((data.get("metadata") or {}).get("labels") or {})
+        data = data.get("spec") or {}
     if not isinstance(data, dict) or not isinstance(data.get("groups"), list):
         raise UserError(f"{path}: not a Prometheus rule file (expected a top-level `groups:` list)")
     unknown = sorted(set(data) - {"groups"})
@@ -120,7 +128,7 @@ def read_rule_file(path: Path) -> list[dict[str, Any]]:
     for i, group in enumerate(data["groups"]):
         if not isinstance(group, dict) or not isinstance(group.get("rules", []), list):
             raise UserError(f"{path}: groups[{i}]: expected a mapping with a `rules:` list")
-    return data["groups"]
+    return data["groups"], {str(k): str(v) for k, v in labels.items()}
 
 
 def with_namespace_label(groups: list[dict[str, Any]], namespace: str) -> list[dict[str, Any]]:
@@ -141,12 +149,12 @@ def with_namespace_label(groups: list[dict[str, Any]], namespace: str) -> list[d
 
 
 def prometheus_rule(path: Path, settings: Settings) -> dict[str, Any]:
-    groups = with_namespace_label(read_rule_file(path), settings.namespace)
+    groups, labels = read_rule_file(path)
     return {
         "apiVersion": "monitoring.coreos.com/v1",
         "kind": "PrometheusRule",
-        "metadata": metadata(k8s_name(path.stem, str(path)), settings),
-        "spec": {"groups": groups},
+        "metadata": metadata(k8s_name(path.stem, str(path)), settings, labels=labels),
+        "spec": {"groups": with_namespace_label(groups, settings.namespace)},
     }
 
 

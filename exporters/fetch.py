@@ -73,6 +73,8 @@ def fetch_text(
         raise FetchError("timeout", f"no complete answer within {timeout:g}s") from None
     except http.client.IncompleteRead as exc:
         raise FetchError("truncated", f"body ended after {len(exc.partial)} bytes of a chunk") from None
+    except http.client.RemoteDisconnected:
+        raise FetchError("connect", "closed the connection without an answer") from None
     except (http.client.BadStatusLine, http.client.LineTooLong) as exc:
         raise FetchError("protocol", f"not an HTTP answer ({type(exc).__name__})") from None
     except (OSError, http.client.HTTPException) as exc:

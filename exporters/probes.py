@@ -157,12 +157,14 @@ class ProbeStats:
     def value(self, model: str, version: str, what: str) -> float:
         """For tests and logs: a result count, ``count``, ``sum`` or a golden counter."""
         with self._lock:
-            entry = self._series[(model, version)]
+            entry = self._series.get((model, version))
+            if entry is None:
+                return 0.0
             if what in RESULTS:
                 return entry["results"][what]
             if what in ("count", "sum"):
                 return entry[what]
-            return entry["golden"][what]
+            return entry["golden"][what] if entry["golden"] is not None else 0.0
 
     def families(self) -> list[OwnFamily]:
         latency = OwnFamily("triton_slo_probe_latency_seconds", "histogram",

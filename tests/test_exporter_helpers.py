@@ -124,3 +124,68 @@ def timed(func: Any, *args: Any, **kwargs: Any) -> tuple[Any, float]:
     started = time.monotonic()
     result = func(*args, **kwargs)
     return result, time.monotonic() - started
+
+
+class TcpForwarder:
+    """A fixed loopback port that forwards each connection to wherever ``target()`` says now.
+
+    A restarted TritonServer comes back on new ports; the exporter keeps its URLs, as it would on a
+    real host where Triton restarts on the same port.
+    """
+
+    def __init__(self, target: Any) -> None:
+        import socket
+
+        self._target = target
+        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(64)
+        self._listener.settimeout(0.2)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._accept, name="tcp-forwarder", daemon=True)
+        self._thread.start()
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self._listener.getsockname()[1]}"
+
+    def _accept(self) -> None:
+        import socket
+
+        while not self._stop.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                continue
+            host, port = self._target().rsplit(":", 1)
+            try:
+                upstream = socket.create_connection((host, int(port)), timeout=5)
+            except OSError:
+                client.close()  # like a refused connection: the server is down
+                continue
+            for src, dst in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(src, dst), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src: Any, dst: Any) -> None:
+        import socket
+
+        try:
+            src.settimeout(60)
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (src, dst):
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                sock.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self._listener.close()

@@ -141,8 +141,9 @@ def _document(file: str, problems: list[SpecProblem], doc: Any) -> _Doc | None:
     if kind in ALERT_KINDS:
         top.error(top.key_mark("kind"), f"kind: {kind}: {NOT_ALERTS}")
     elif kind is not None and kind not in MAPPED_KINDS:
-        close = difflib.get_close_matches(kind, MAPPED_KINDS + ALERT_KINDS, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
+        known = {k.lower(): k for k in MAPPED_KINDS + ALERT_KINDS}
+        close = difflib.get_close_matches(kind.lower(), known, n=1)
+        hint = f"; did you mean {known[close[0]]!r}?" if close else ""
         top.error(top.key_mark("kind"), f"kind: {kind!r} is not an OpenSLO v1 kind ({', '.join(MAPPED_KINDS)})"
                                         f"{hint}")
     meta = top.child("metadata", required=True)
@@ -536,8 +537,9 @@ def _objective_slo(o: Reader, name: str, indicator: _Indicator | None, method: s
     display = o.value("displayName", as_str, default="")
     if o.has("target") == o.has("targetPercent"):
         o.error(o.mark, f"{o.where}: exactly one of target or targetPercent is needed")
-    objective = o.value("target", _target, default=None) if o.has("target") else o.value(
-        "targetPercent", _objective, default=None)
+    target = o.value("target", _target, default=None)
+    percent = o.value("targetPercent", _objective, default=None)
+    objective = target if o.has("target") else percent
     for key in ("indicator", "indicatorRef", "compositeWeight"):
         if o.has(key):
             o.raw(key)
@@ -555,10 +557,10 @@ def _objective_slo(o: Reader, name: str, indicator: _Indicator | None, method: s
     slice_seconds = None
     if method == "Timeslices":
         slice_seconds = o.value("timeSliceWindow", _slice)
-        target = o.value("timeSliceTarget", as_number)
-        if target is not None and target != 1:
-            o.error(o.key_mark("timeSliceTarget"), f"{o.path('timeSliceTarget')}: {target:g} cannot be mapped: a "
-                                                   "slice is good when every sample in it is (timeSliceTarget: 1)")
+        slice_target = o.value("timeSliceTarget", as_number)
+        if slice_target is not None and slice_target != 1:
+            o.error(o.key_mark("timeSliceTarget"), f"{o.path('timeSliceTarget')}: {slice_target:g} cannot be mapped: "
+                                                   "a slice is good when every sample in it is (timeSliceTarget: 1)")
     else:
         for key in ("timeSliceWindow", "timeSliceTarget"):
             if o.has(key):

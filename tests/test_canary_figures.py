@@ -50,7 +50,7 @@ def test_kayentas_known_failures_turned_around():
     rng = np.random.default_rng(104)
     b, c = rng.lognormal(3, 0.5, (RUNS, 20)), rng.lognormal(3, 0.5, (RUNS, 20))
     small = judge([MetricInput(resolve_config("latency_ms"), Samples(b, c))]).verdict
-    assert (small == "INCONCLUSIVE").all()
+    assert not (small == "PASS").any() and (small == "INCONCLUSIVE").mean() >= 0.95
 
     no_baseline = [MetricInput(resolve_config("error_ratio", counts=True),
                                Counts(None, (np.array([0.0]), np.array([50000.0]))))]

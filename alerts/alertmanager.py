@@ -1,0 +1,194 @@
+"""``OUT/alertmanager.yaml``: routing, inhibition and mute intervals for every spec (Alertmanager 0.25).
+
+- Each service has a route (``service="<name>"``) grouped by the spec's ``group_by``, with a page
+  child (``severity="critical"``) and a ticket child (``severity="warning"``) to the receivers the
+  spec names. Secrets stay in files (``*_file`` fields); the user fills the placeholders.
+- Inhibition: a page silences the tickets of the same model, or of the same SLO; a Triton that is
+  down silences the per-model alerts of its service. Alertmanager counts a label missing on both
+  sides as equal, so every label in ``equal`` is also required (``=~".+"``) in both matchers:
+  otherwise two alerts without ``slo`` would count as "the same SLO".
+- Mute intervals of the spec become ``time_intervals`` muting the routes of their severities.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from alerts.opsrules import EXPORTER_UPSTREAM_DOWN, SERVER_DOWN
+from slo.errors import UserError
+from slo.model import Receiver, Spec
+
+OURS = 'alertname=~"TritonSlo.+"'
+PAGE, TICKET = "critical", "warning"
+PLACEHOLDER_WEBHOOK = "http://alert-receiver.invalid/triton-slo"  # .invalid never resolves (RFC 2606)
+PLACEHOLDER_SMTP = {"smtp_smarthost": "smtp.example.com:587", "smtp_from": "alertmanager@example.com"}
+# (group_wait, group_interval, repeat_interval): pages fast and repeated, tickets batched.
+TIMING = {PAGE: ("30s", "5m", "4h"), TICKET: ("2m", "15m", "24h")}
+
+
+def present(*labels: str) -> list[str]:
+    """Matchers requiring labels to be set (the equal-labels-missing-on-both-sides trap)."""
+    return [f'{label}=~".+"' for label in labels]
+
+
+def inhibit_rules() -> list[dict]:
+    """Inhibition for every service at once: ``service`` is always among the equal labels."""
+    return [
+        {   # a page on a model silences that model's tickets (ops and SLO alike)
+            "source_matchers": [OURS, f'severity="{PAGE}"', *present("service", "model")],
+            "target_matchers": [OURS, f'severity="{TICKET}"', *present("service", "model")],
+            "equal": ["service", "model", "version"],
+        },
+        {   # a service-wide SLO page silences every ticket of that SLO
+            "source_matchers": [OURS, f'severity="{PAGE}"', *present("service", "slo"), 'model=""'],
+            "target_matchers": [OURS, f'severity="{TICKET}"', *present("service", "slo")],
+            "equal": ["service", "slo"],
+        },
+        {   # any page of an SLO silences that SLO's service-wide ticket
+            "source_matchers": [OURS, f'severity="{PAGE}"', *present("service", "slo")],
+            "target_matchers": [OURS, f'severity="{TICKET}"', *present("service", "slo"), 'model=""'],
+            "equal": ["service", "slo"],
+        },
+        {   # a GPU page (OOM, lost) silences that GPU's tickets (headroom, throttling)
+            "source_matchers": [OURS, f'severity="{PAGE}"', *present("service", "UUID")],
+            "target_matchers": [OURS, f'severity="{TICKET}"', *present("service", "UUID")],
+            "equal": ["service", "UUID"],
+        },
+        {   # Triton down (or unreachable by the exporter): per-model alerts are its consequences
+            "source_matchers": [f'alertname=~"{SERVER_DOWN}|{EXPORTER_UPSTREAM_DOWN}"', f'severity="{PAGE}"',
+                                *present("service")],
+            "target_matchers": [OURS, *present("service", "model")],
+            "equal": ["service"],
+        },
+        {   # Triton down explains the exporter failing to reach it: one page, not two
+            "source_matchers": [f'alertname="{SERVER_DOWN}"', *present("service")],
+            "target_matchers": [f'alertname="{EXPORTER_UPSTREAM_DOWN}"', 'upstream=~"triton|triton_api"',
+                                *present("service")],
+            "equal": ["service"],
+        },
+    ]
+
+
+def receiver_config(receiver: Receiver) -> dict:
+    """One Alertmanager receiver; notifications carry the summary and the runbook link."""
+    config: dict = {"name": receiver.name}
+    if receiver.type == "webhook":
+        hook: dict = {"send_resolved": True}
+        hook.update({"url": receiver.url} if receiver.url else {"url_file": receiver.url_file})
+        config["webhook_configs"] = [hook]
+    elif receiver.type == "pagerduty":
+        config["pagerduty_configs"] = [{
+            "routing_key_file": receiver.routing_key_file,
+            "send_resolved": True,
+            "description": '{{ template "pagerduty.default.description" . }}',
+            "links": [
+                {"href": "{{ .CommonAnnotations.runbook_url }}", "text": "Runbook"},
+                {"href": "{{ .CommonAnnotations.dashboard_url }}", "text": "Dashboard"},
+            ],
+        }]
+    elif receiver.type == "slack":
+        slack: dict = {
+            "api_url_file": receiver.url_file,
+            "send_resolved": True,
+            "title": '{{ template "slack.default.title" . }}',
+            "text": ("{{ range .Alerts }}*{{ .Annotations.summary }}*\n{{ .Annotations.description }}\n"
+                     "Runbook: {{ .Annotations.runbook_url }}  Dashboard: {{ .Annotations.dashboard_url }}\n"
+                     "{{ end }}"),
+        }
+        if receiver.channel:
+            slack["channel"] = receiver.channel
+        config["slack_configs"] = [slack]
+    elif receiver.type == "email":
+        config["email_configs"] = [{"to": receiver.to, "send_resolved": True}]
+    else:  # the spec loader only admits the four kinds above
+        raise UserError(f"receiver {receiver.name!r}: unknown type {receiver.type!r}")
+    return config
+
+
+@dataclass
+class Built:
+    config: dict
+    warnings: list[str]
+
+
+def _receivers_of(spec: Spec, warnings: list[str]) -> tuple[list[Receiver], str, str]:
+    """The spec's receivers and its page and ticket receiver names (filled in where left out)."""
+    a = spec.alerting
+    receivers = list(a.receivers)
+    where = spec.path or spec.service.name
+    if not receivers:
+        receivers = [Receiver(name=f"{spec.service.name}-placeholder", type="webhook", url=PLACEHOLDER_WEBHOOK)]
+        warnings.append(f"{where}: alerting.receivers is empty: pages and tickets of {spec.service.name} go to "
+                        f"the placeholder webhook {PLACEHOLDER_WEBHOOK}; name real receivers in the spec")
+    page = a.page_receiver or a.ticket_receiver or receivers[0].name
+    ticket = a.ticket_receiver or a.page_receiver or receivers[0].name
+    if a.receivers and not (a.page_receiver and a.ticket_receiver):
+        warnings.append(f"{where}: alerting.page_receiver/ticket_receiver not both set: pages go to {page!r}, "
+                        f"tickets to {ticket!r}")
+    return receivers, page, ticket
+
+
+def _child_route(severity: str, receiver: str, mutes: list[str]) -> dict:
+    wait, interval, repeat = TIMING[severity]
+    route: dict = {"matchers": [f'severity="{severity}"'], "receiver": receiver, "group_wait": wait,
+                   "group_interval": interval, "repeat_interval": repeat}
+    if mutes:
+        route["mute_time_intervals"] = mutes
+    return route
+
+
+def interval_name(spec: Spec, mute_name: str) -> str:
+    return f"{spec.service.name}-{mute_name}"
+
+
+def build(specs: list[Spec]) -> Built:
+    """The whole Alertmanager configuration for these specs."""
+    if not specs:
+        raise UserError("no spec given: nothing to route")
+    warnings: list[str] = []
+    receivers: dict[str, tuple[dict, str]] = {}  # name -> (config, where it was defined)
+    routes, time_intervals, default = [], [], ""
+    email = False
+    for spec in specs:
+        where = spec.path or spec.service.name
+        spec_receivers, page, ticket = _receivers_of(spec, warnings)
+        for receiver in spec_receivers:
+            config = receiver_config(receiver)
+            known = receivers.get(receiver.name)
+            if known and known[0] != config:
+                raise UserError(f"{where}: receiver {receiver.name!r} is defined differently in {known[1]}; "
+                                "one name, one receiver")
+            receivers.setdefault(receiver.name, (config, where))
+            email = email or receiver.type == "email"
+        mutes: dict[str, list[str]] = {PAGE: [], TICKET: []}
+        for mute in spec.alerting.mute_intervals:
+            name = interval_name(spec, mute.name)
+            time_intervals.append({"name": name, "time_intervals": [dict(t) for t in mute.times]})
+            for severity in mute.severities:
+                mutes[severity].append(name)
+        default = default or ticket
+        routes.append({
+            "matchers": [f'service="{spec.service.name}"'],
+            "receiver": ticket,  # any other severity: a ticket
+            "group_by": list(spec.alerting.group_by),
+            "routes": [_child_route(PAGE, page, mutes[PAGE]), _child_route(TICKET, ticket, mutes[TICKET])],
+        })
+    config: dict = {"global": {"resolve_timeout": "5m"}}
+    if email:
+        config["global"].update(PLACEHOLDER_SMTP)
+        warnings.append("alertmanager.yaml: email receivers need global.smtp_smarthost and smtp_from; "
+                        f"placeholders {PLACEHOLDER_SMTP['smtp_smarthost']} / {PLACEHOLDER_SMTP['smtp_from']} "
+                        "were written: fill them in")
+    wait, interval, repeat = TIMING[TICKET]
+    config["route"] = {
+        # Alerts of no known service still reach a person: the first spec's ticket receiver.
+        "receiver": default,
+        "group_by": ["alertname", "service"],
+        "group_wait": wait, "group_interval": interval, "repeat_interval": repeat,
+        "routes": routes,
+    }
+    config["inhibit_rules"] = inhibit_rules()
+    config["receivers"] = [config for config, _ in receivers.values()]
+    if time_intervals:
+        config["time_intervals"] = time_intervals
+    return Built(config, warnings)

@@ -96,8 +96,9 @@ def k8s_name(text: str, what: str) -> str:
 
 def metadata(name: str, settings: Settings, labels: dict[str, str] | None = None,
              annotations: dict[str, str] | None = None) -> dict[str, Any]:
+    # The user's labels (for the operator's selectors) never replace ours: selectors depend on them.
     meta: dict[str, Any] = {"name": name, "namespace": settings.namespace,
-                            "labels": {**PART_OF, **(labels or {}), **settings.labels}}
+                            "labels": {**settings.labels, **PART_OF, **(labels or {})}}
     if annotations:
         meta["annotations"] = dict(annotations)
     return meta
@@ -172,7 +173,7 @@ def dashboard_configmap(path: Path, settings: Settings) -> dict[str, Any]:
         "kind": "ConfigMap",
         "metadata": metadata(k8s_name(f"dashboard-{path.stem}", str(path)), settings,
                              labels=DASHBOARD_LABELS, annotations=DASHBOARD_ANNOTATIONS),
-        "data": {path.name: text},
+        "data": {re.sub(r"[^-._a-zA-Z0-9]", "-", path.name): text},
     }
 
 
@@ -219,6 +220,11 @@ def exporters(specs: list[Spec]) -> list[Exporter]:
 
 def _service_url(selector: dict[str, str], what: str, flag: str, port: int, path: str, exporter: Exporter) -> str:
     """Prometheus-operator sets `job` to the scraped Service's name, so the selector's job names the Service."""
+    if selector == exporter.selector:
+        raise UserError(
+            f"--target kubernetes: exporter {exporter.name!r} (services {', '.join(exporter.services)}): the spec "
+            f"reads {what} series through the exporter ({what} selector = exporter selector), so the spec does "
+            f"not say where {what} runs; give the URL with {flag}")
     job = selector.get("job", "")
     if not job or len(job) > 63 or not re.match(r"^[a-z]([-a-z0-9]*[a-z0-9])?$", job):
         raise UserError(
@@ -604,7 +610,11 @@ def build_objects(specs: list[Spec], out: Path, settings: Settings) -> tuple[lis
         result.warnings.append(f"kubernetes: no rule files in {out / 'rules'}/; no PrometheusRule written")
     objects += [prometheus_rule(path, settings) for path in rule_files]
     objects += [dashboard_configmap(path, settings) for path in sorted((out / "dashboards").glob("*.json"))]
-    for exporter in exporters(specs):
+    found = exporters(specs)
+    if len(found) > 1 and (settings.triton_url or settings.dcgm_url):
+        raise UserError(f"--triton-url/--dcgm-url: the specs name {len(found)} exporters "
+                        f"({', '.join(e.name for e in found)}); one URL cannot serve them all, generate them apart")
+    for exporter in found:
         objects += [exporter_deployment(exporter, settings), exporter_service(exporter, settings),
                     service_monitor(exporter, settings)]
         args = exporter_args(exporter, settings)

@@ -444,9 +444,30 @@ def test_service_monitor_sets_the_spec_exporter_labels_and_drops_the_k8s_service
 def test_passthrough_stays_on_when_the_rules_read_triton_through_the_exporter() -> None:
     shared = {"job": "triton-slo"}
     exporter = k8s.exporters([spec(triton=shared, exporter=shared)])[0]
-    assert "--no-passthrough" not in k8s.exporter_args(exporter, k8s.Settings())
+    # The triton job then names the exporter itself, so Triton's address must be given.
+    with pytest.raises(UserError, match="reads triton series through the exporter .* --triton-url"):
+        k8s.exporter_args(exporter, k8s.Settings())
+    args = k8s.exporter_args(exporter, k8s.Settings(triton_url="http://triton.inference.svc:8000"))
+    assert "--no-passthrough" not in args
     exporter = k8s.exporters([spec()])[0]
     assert "--no-passthrough" in k8s.exporter_args(exporter, k8s.Settings())
+
+
+def test_one_url_cannot_serve_two_exporters(out: Path) -> None:
+    specs = [spec("a"), spec("b", triton={"job": "triton-b"}, exporter={"job": "exporter-b"})]
+    objects, _ = generated(out, specs=specs)
+    assert sorted(o["metadata"]["name"] for o in by_kind(objects, "Deployment")) == ["exporter-b", "triton-slo"]
+    with pytest.raises(UserError, match="name 2 exporters"):
+        k8s.generate(specs, out, KubeOptions(triton_url="http://triton:8000"))
+
+
+def test_user_labels_do_not_replace_the_labels_selectors_use(out: Path) -> None:
+    options = KubeOptions(object_labels=(("app.kubernetes.io/name", "mine"), ("grafana_dashboard", "0")))
+    objects, _ = generated(out, options)
+    (service,) = by_kind(objects, "Service")
+    (monitor,) = by_kind(objects, "ServiceMonitor")
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    assert by_kind(objects, "ConfigMap")[0]["metadata"]["labels"]["grafana_dashboard"] == "1"
 
 
 def test_exporter_urls_need_a_job_or_a_flag() -> None:

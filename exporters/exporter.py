@@ -26,7 +26,7 @@ from exporters.config import ExporterConfig
 from exporters.fetch import REASONS, FetchError, fetch_text
 from exporters.probes import Prober
 from exporters.render import OwnFamily, label_text, merge_split_families, render_own, render_passthrough
-from exporters.textparse import Family, Scan, scan
+from exporters.textparse import Family, Scan, parse_labels, scan
 from exporters.triton_api import ApiError, ApiSnapshot, TritonApi
 
 TRITON, TRITON_API, DCGM = "triton", "triton_api", "dcgm"
@@ -157,11 +157,7 @@ class Exporter:
     # --- upstream jobs (each runs on its upstream's worker thread) -------------------------------
     def _fetch_text(self, name: str, url: str) -> Callable[[float], Result]:
         def job(timeout: float) -> Result:
-            text = fetch_text(url, timeout, self.config.max_body_bytes)
-            scanned = scan(text)
-            if not scanned.families and scanned.bad_lines:
-                raise FetchError("unparseable", f"{scanned.bad_lines} lines, none valid: {scanned.first_bad!r}")
-            return Result(name, True, 0.0, scan=scanned)
+            return text_result(name, fetch_text(url, timeout, self.config.max_body_bytes))
 
         return job
 
@@ -213,6 +209,10 @@ class Exporter:
                 results[name] = pending.result(timeout=max(0.0, deadline - time.monotonic()))
             except FutureTimeout:
                 results[name] = Result(name, False, timeout, ("timeout", f"no answer within {timeout:g}s"))
+        return self.assemble(results)
+
+    def assemble(self, results: dict[str, Result]) -> Snapshot:
+        """The snapshot for what the upstreams answered (all the work of a scrape but the fetches)."""
         dcgm_result = results.get(DCGM)
         decoded = (
             dcgm.decode(dcgm_result.scan.families, self.config.dcgm_drop_labels)
@@ -305,6 +305,14 @@ class Exporter:
         return [up, duration, errors, parse]
 
 
+def text_result(name: str, text: str) -> Result:
+    """A fetched /metrics body, scanned; a body with lines but none valid is an upstream failure."""
+    scanned = scan(text)
+    if not scanned.families and scanned.bad_lines:
+        raise FetchError("unparseable", f"{scanned.bad_lines} lines, none valid: {scanned.first_bad!r}")
+    return Result(name, True, 0.0, scan=scanned)
+
+
 def model_families(api: ApiSnapshot) -> list[OwnFamily]:
     live = OwnFamily("triton_slo_server_live", "gauge", "1 if Triton says it is live.")
     ready = OwnFamily("triton_slo_server_ready", "gauge", "1 if Triton says it is ready.")
@@ -348,11 +356,14 @@ def model_gpu_family(api: ApiSnapshot | None, triton: Scan | None, index_by_uuid
     if triton is not None:
         # every per-model family carries the same model/GPU pairs: the first one with samples is enough
         first = next((f for f in triton.families if f.name.startswith("nv_inference_") and f.count), None)
-        if first is not None and 'gpu_uuid="' in "".join(first.chunks):
-            for sample in first.samples():
-                uuid = sample.labels.get("gpu_uuid")
-                if uuid and "model" in sample.labels:
-                    key = (sample.labels["model"], sample.labels.get("version", ""))
+        if first is not None:
+            for line in first.lines:
+                if 'gpu_uuid="' not in line:
+                    continue
+                labels = parse_labels(line[line.find("{"): line.rfind("}") + 1])
+                uuid = labels.get("gpu_uuid")
+                if uuid and "model" in labels:
+                    key = (labels["model"], labels.get("version", ""))
                     pairs.setdefault(key, set()).add((index_by_uuid.get(uuid, ""), uuid))
     if api is not None:
         uuid_by_index = {index: uuid for uuid, index in index_by_uuid.items()}

@@ -26,11 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from prometheus_client.utils import floatToGoString
 
 from exporters.config import ProbeConfig
-from exporters.render import OwnFamily
-from exporters.textparse import escape_label_value
+from exporters.render import OwnFamily, format_value, label_text
 from exporters.triton_api import ACCESS_TOKEN_HEADER, ApiError, TritonApi, classify, client_url
 from slo.errors import UserError
 
@@ -124,7 +122,7 @@ class ProbeStats:
 
     def __init__(self, buckets: tuple[float, ...]) -> None:
         self.buckets = tuple(buckets)
-        self._bounds = [floatToGoString(b) for b in self.buckets] + ["+Inf"]
+        self._bounds = [format_value(b) for b in self.buckets] + ["+Inf"]
         self._lock = threading.Lock()
         self._series: dict[tuple[str, str], dict] = {}
 
@@ -134,6 +132,10 @@ class ProbeStats:
             entry = self._series.setdefault((model, version), {
                 "buckets": [0] * (len(self.buckets) + 1), "sum": 0.0, "count": 0,
                 "results": dict.fromkeys(RESULTS, 0), "golden": None,
+                # label blocks written once: every scrape renders them all
+                "labels": label_text((("model", model), ("version", version))),
+                "le": [label_text((("model", model), ("version", version), ("le", b))) for b in self._bounds],
+                "result": {r: label_text((("model", model), ("version", version), ("result", r))) for r in RESULTS},
             })
             if golden and entry["golden"] is None:
                 entry["golden"] = {"correct": 0, "total": 0, "nonfinite": 0}
@@ -177,21 +179,24 @@ class ProbeStats:
         nonfinite = OwnFamily("triton_slo_golden_nonfinite", "counter", "Golden-set outputs holding NaN or Inf.")
         with self._lock:
             items = sorted(self._series.items())
-            for (model, version), entry in items:
-                base = f'model="{escape_label_value(model)}",version="{escape_label_value(version)}"'
+            # lines written directly (not through OwnFamily.add): 500 model versions are ~10k lines
+            bucket, count_name, sum_name = (latency.name + s for s in ("_bucket", "_count", "_sum"))
+            lat, req = latency.lines, requests.lines
+            for _, entry in items:
+                base = entry["labels"]
                 cumulative = 0
-                for bound, count in zip(self._bounds, entry["buckets"], strict=True):
+                for labels, count in zip(entry["le"], entry["buckets"], strict=True):
                     cumulative += count
-                    latency.add(f'{{{base},le="{bound}"}}', cumulative, "_bucket")
-                latency.add(f"{{{base}}}", entry["count"], "_count")
-                latency.add(f"{{{base}}}", entry["sum"], "_sum")
+                    lat.append(f"{bucket}{labels} {cumulative}.0\n")
+                lat.append(f"{count_name}{base} {entry['count']}.0\n")
+                lat.append(f"{sum_name}{base} {format_value(entry['sum'])}\n")
                 for result, count in entry["results"].items():
-                    requests.add(f'{{{base},result="{result}"}}', count, "_total")
+                    req.append(f"triton_slo_probe_requests_total{entry['result'][result]} {count}.0\n")
                 golden = entry["golden"]
                 if golden is not None:
-                    correct.add(f"{{{base}}}", golden["correct"], "_total")
-                    total.add(f"{{{base}}}", golden["total"], "_total")
-                    nonfinite.add(f"{{{base}}}", golden["nonfinite"], "_total")
+                    correct.add(base, golden["correct"], "_total")
+                    total.add(base, golden["total"], "_total")
+                    nonfinite.add(base, golden["nonfinite"], "_total")
         return [latency, requests, correct, total, nonfinite]
 
 

@@ -203,6 +203,7 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 128  # the default 5 drops SYNs of concurrent scrapers: 1 s retransmit stalls
     exporter: Exporter
     web: WebConfig
 

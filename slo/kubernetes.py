@@ -218,30 +218,41 @@ def exporters(specs: list[Spec]) -> list[Exporter]:
     return found
 
 
-def _service_url(selector: dict[str, str], what: str, flag: str, port: int, path: str, exporter: Exporter) -> str:
-    """Prometheus-operator sets `job` to the scraped Service's name, so the selector's job names the Service."""
-    if selector == exporter.selector:
-        raise UserError(
-            f"--target kubernetes: exporter {exporter.name!r} (services {', '.join(exporter.services)}): the spec "
-            f"reads {what} series through the exporter ({what} selector = exporter selector), so the spec does "
-            f"not say where {what} runs; give the URL with {flag}")
+def _unknown_address(selector: dict[str, str], what: str, flag: str, exporter: Exporter) -> str:
+    """Why the spec does not tell where `what` runs ("" when its job names the Kubernetes Service)."""
     job = selector.get("job", "")
-    if not job or len(job) > 63 or not re.match(r"^[a-z]([-a-z0-9]*[a-z0-9])?$", job):
-        raise UserError(
-            f"--target kubernetes: exporter {exporter.name!r} (services {', '.join(exporter.services)}): "
-            f"the spec's {what} selector {selector} has no job that names a Kubernetes Service; "
-            f"give the URL with {flag}")
-    return f"http://{job}:{port}{path}"
+    if selector and selector == exporter.selector:
+        why = (f"the spec reads {what} series through the exporter ({what} selector = exporter selector), so it "
+               f"does not say where {what} runs")
+    elif not job:
+        why = f"the spec's {what} selector {selector} names no job, so it does not say where {what} runs"
+    elif len(job) > 63 or not re.match(r"^[a-z]([-a-z0-9]*[a-z0-9])?$", job):
+        why = f"the spec's {what} job {job!r} cannot be a Kubernetes Service name"
+    else:
+        return ""
+    return f"exporter {exporter.name!r} (services {', '.join(exporter.services)}): {why}; give the URL with {flag}"
+
+
+def missing_address(exporter: Exporter, settings: Settings) -> str:
+    """What stops the exporter's objects from being written ("" when nothing does)."""
+    if not settings.triton_url:
+        why = _unknown_address(exporter.triton, "triton", "--triton-url", exporter)
+        if why:
+            return why
+    if exporter.dcgm and not settings.dcgm_url:
+        return _unknown_address(exporter.dcgm, "dcgm", "--dcgm-url", exporter)
+    return ""
 
 
 def exporter_args(exporter: Exporter, settings: Settings) -> list[str]:
-    triton = settings.triton_url or _service_url(exporter.triton, "triton", "--triton-url", TRITON_HTTP_PORT, "",
-                                                 exporter)
-    args = ["export", "--triton", triton]
+    """`triton-slo export` arguments. Prometheus-operator names a ServiceMonitor's job after the scraped
+    Service, so the spec's triton/dcgm `job` names the Service to read."""
+    why = missing_address(exporter, settings)
+    if why:
+        raise UserError(f"--target kubernetes: {why}")
+    args = ["export", "--triton", settings.triton_url or f"http://{exporter.triton['job']}:{TRITON_HTTP_PORT}"]
     if settings.dcgm_url or exporter.dcgm:
-        dcgm = settings.dcgm_url or _service_url(exporter.dcgm, "dcgm", "--dcgm-url", DCGM_PORT, "/metrics",
-                                                 exporter)
-        args += ["--dcgm", dcgm]
+        args += ["--dcgm", settings.dcgm_url or f"http://{exporter.dcgm['job']}:{DCGM_PORT}/metrics"]
     args += ["--listen", f"0.0.0.0:{EXPORTER_PORT}"]
     if exporter.selector not in (exporter.triton, exporter.dcgm):
         # Prometheus scrapes Triton and dcgm-exporter itself (their own jobs); do not store them twice.
@@ -360,6 +371,11 @@ _GLOBAL_DEFAULTS = {
                       "smtp_auth_secret": "auth_secret", "smtp_auth_secret_file": "auth_secret_file",
                       "smtp_require_tls": "require_tls"},
 }
+# Lists of small objects whose keys are renamed too (PagerDuty's links and images).
+_NESTED = {
+    "pagerduty_configs": {"links": ("pagerDutyLinkConfigs", {"href": "href", "text": "alt"}),
+                          "images": ("pagerDutyImageConfigs", {"src": "src", "href": "href", "alt": "alt"})},
+}
 _ROUTE = {"receiver": "receiver", "group_by": "groupBy", "group_wait": "groupWait",
           "group_interval": "groupInterval", "repeat_interval": "repeatInterval", "continue": "continue",
           "mute_time_intervals": "muteTimeIntervals", "active_time_intervals": "activeTimeIntervals"}
@@ -473,9 +489,18 @@ class _Converter:
                         f"into Secret {self.secrets.name} key {out[secret[key]]['key']}")
             elif key in pairs:
                 out[pairs[key]] = [{"key": str(k), "value": str(v)} for k, v in (value or {}).items()]
+            elif key in _NESTED.get(kind, {}):
+                target, fields = _NESTED[kind][key]
+                out[target] = [self.renamed(item, fields, f"{where}.{key}[{i}]") for i, item in enumerate(value or [])]
             else:
                 self.left_out(f"{where}.{key}")
         return out
+
+    def renamed(self, item: dict[str, Any], fields: dict[str, str], where: str) -> dict[str, Any]:
+        for key in item:
+            if key not in fields:
+                self.left_out(f"{where}.{key}")
+        return {fields[k]: v for k, v in item.items() if k in fields}
 
     def inhibit_rule(self, node: dict[str, Any], where: str) -> dict[str, Any]:
         for key in node:
@@ -615,6 +640,10 @@ def build_objects(specs: list[Spec], out: Path, settings: Settings) -> tuple[lis
         raise UserError(f"--triton-url/--dcgm-url: the specs name {len(found)} exporters "
                         f"({', '.join(e.name for e in found)}); one URL cannot serve them all, generate them apart")
     for exporter in found:
+        why = missing_address(exporter, settings)
+        if why:
+            result.warnings.append(f"kubernetes: {why}; no Deployment, Service or ServiceMonitor written for it")
+            continue
         objects += [exporter_deployment(exporter, settings), exporter_service(exporter, settings),
                     service_monitor(exporter, settings)]
         args = exporter_args(exporter, settings)

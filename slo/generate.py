@@ -16,6 +16,7 @@ GENERATORS: tuple[tuple[str, str], ...] = (
     ("operational alerts and Alertmanager", "alerts.generate"),
     ("dashboards", "dashboards.generate"),
     ("runbooks", "runbooks.generate"),
+    ("Kubernetes objects", "slo.kubernetes"),  # last: it wraps the files the others wrote
 )
 
 
@@ -23,6 +24,12 @@ GENERATORS: tuple[tuple[str, str], ...] = (
 class Options:
     target: str = "files"  # "files" or "kubernetes"
     evaluation_interval: str = "30s"
+    # --target kubernetes only
+    namespace: str = "monitoring"
+    exporter_image: str = ""
+    triton_url: str = ""
+    dcgm_url: str = ""
+    object_labels: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass

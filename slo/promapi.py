@@ -41,6 +41,8 @@ def add_prometheus_arguments(parser: argparse.ArgumentParser, required: bool = T
                        help="file holding a bearer token (or set TRITON_SLO_BEARER_TOKEN)")
     group.add_argument("--ca-file", metavar="FILE", help="CA bundle to verify the server's certificate")
     group.add_argument("--insecure-skip-verify", action="store_true", help="do not verify TLS certificates")
+    group.add_argument("--header", action="append", default=[], metavar="NAME=VALUE",
+                       help="extra HTTP header on every query (repeatable), e.g. X-Scope-OrgID=tenant-1 for Mimir")
     group.add_argument("--query-timeout", type=float, default=30.0, metavar="SECONDS",
                        help="timeout of each query (default 30)")
 
@@ -64,6 +66,7 @@ class PromAPI:
         ca_file: str = "",
         verify: bool = True,
         timeout: float = 30.0,
+        headers: dict[str, str] | None = None,
     ) -> None:
         if not url.startswith(("http://", "https://")):
             raise UserError(f"--prometheus {url!r}: expected an http:// or https:// URL")
@@ -75,6 +78,7 @@ class PromAPI:
         if bearer_token:
             self.session.headers["Authorization"] = f"Bearer {bearer_token}"
         self.session.verify = ca_file or verify
+        self.session.headers.update(headers or {})
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> PromAPI:
@@ -87,8 +91,15 @@ class PromAPI:
         token = os.environ.get("TRITON_SLO_BEARER_TOKEN", "")
         if args.bearer_token_file:
             token = _read_secret(args.bearer_token_file, "--bearer-token-file")
+        headers = {}
+        for text in getattr(args, "header", None) or []:
+            name, sep, value = text.partition("=")
+            if not sep or not name.strip():
+                raise UserError(f"--header {text!r}: expected NAME=VALUE")
+            headers[name.strip()] = value
         return cls(
             args.prometheus,
+            headers=headers,
             basic_auth=basic_auth,
             bearer_token=token,
             ca_file=args.ca_file or "",

@@ -23,6 +23,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--evaluation-interval", default="30s", metavar="DURATION",
                         help="rule evaluation interval the rules are written for (default 30s)")
     parser.add_argument("--format", choices=("text", "json"), default="text", help="report format (default text)")
+    k8s = parser.add_argument_group("--target kubernetes")
+    k8s.add_argument("--namespace", default="monitoring", help="namespace of the objects (default monitoring)")
+    k8s.add_argument("--exporter-image", default="", metavar="IMAGE", help="container image of the exporter")
+    k8s.add_argument("--triton-url", default="", metavar="URL",
+                     help="Triton's HTTP endpoint as the exporter reaches it (default: from the spec's triton job)")
+    k8s.add_argument("--dcgm-url", default="", metavar="URL",
+                     help="dcgm-exporter's metrics URL as the exporter reaches it (default: from the spec's dcgm job)")
+    k8s.add_argument("--label", action="append", default=[], metavar="KEY=VALUE",
+                     help="extra label on every object (repeatable), e.g. release=prometheus")
+
+
+def _label(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise UserError(f"--label {text!r}: expected KEY=VALUE")
+    return key, value
 
 
 def run(args: argparse.Namespace) -> int:
@@ -46,7 +62,15 @@ def run(args: argparse.Namespace) -> int:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UserError(f"-o {out}: {exc.strerror or exc}") from None
-    options = Options(target=args.target, evaluation_interval=args.evaluation_interval)
+    options = Options(
+        target=args.target,
+        evaluation_interval=args.evaluation_interval,
+        namespace=args.namespace,
+        exporter_image=args.exporter_image,
+        triton_url=args.triton_url,
+        dcgm_url=args.dcgm_url,
+        object_labels=tuple(_label(text) for text in args.label),
+    )
     result, skipped = run_generators(specs, out, options)
     if args.format == "json":
         print(json.dumps({"files": [str(f) for f in result.files], "notes": result.notes,

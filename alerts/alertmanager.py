@@ -69,13 +69,18 @@ def inhibit_rules() -> list[dict]:
     ]
 
 
-def receiver_config(receiver: Receiver) -> dict:
+def receiver_config(receiver: Receiver, warnings: list[str]) -> dict:
     """One Alertmanager receiver; notifications carry the summary and the runbook link."""
     config: dict = {"name": receiver.name}
     if receiver.type == "webhook":
-        hook: dict = {"send_resolved": True}
-        hook.update({"url": receiver.url} if receiver.url else {"url_file": receiver.url_file})
-        config["webhook_configs"] = [hook]
+        url = receiver.url
+        if not url:
+            # webhook url_file arrived in Alertmanager 0.26; never copy the secret out of its file.
+            url = PLACEHOLDER_WEBHOOK
+            warnings.append(f"receiver {receiver.name!r}: Alertmanager 0.25 cannot read a webhook URL from a file; "
+                            f"wrote the placeholder {url}: put the URL from {receiver.url_file} there, or on "
+                            f"Alertmanager >= 0.26 replace it by url_file: {receiver.url_file}")
+        config["webhook_configs"] = [{"url": url, "send_resolved": True}]
     elif receiver.type == "pagerduty":
         config["pagerduty_configs"] = [{
             "routing_key_file": receiver.routing_key_file,
@@ -137,6 +142,20 @@ def _child_route(severity: str, receiver: str, mutes: list[str]) -> dict:
     return route
 
 
+# Alertmanager's week starts on Sunday: a range like monday:sunday is refused at load time.
+WEEKDAY_INDEX = {d: i for i, d in enumerate(("sunday", "monday", "tuesday", "wednesday", "thursday", "friday",
+                                             "saturday"))}
+
+
+def check_weekdays(spec: Spec, mute_name: str, times: dict) -> None:
+    for text in times.get("weekdays", []):
+        first, _, last = str(text).lower().partition(":")
+        if last and WEEKDAY_INDEX.get(first, -1) > WEEKDAY_INDEX.get(last, 7):
+            raise UserError(f"{spec.path or spec.service.name}: alerting.mute_intervals {mute_name!r}: weekdays "
+                            f"{text!r} runs backwards (Alertmanager weeks run sunday:saturday); "
+                            f"write it as two ranges, e.g. {first}:saturday and sunday:{last}")
+
+
 def interval_name(spec: Spec, mute_name: str) -> str:
     return f"{spec.service.name}-{mute_name}"
 
@@ -153,7 +172,7 @@ def build(specs: list[Spec]) -> Built:
         where = spec.path or spec.service.name
         spec_receivers, page, ticket = _receivers_of(spec, warnings)
         for receiver in spec_receivers:
-            config = receiver_config(receiver)
+            config = receiver_config(receiver, warnings)
             known = receivers.get(receiver.name)
             if known and known[0] != config:
                 raise UserError(f"{where}: receiver {receiver.name!r} is defined differently in {known[1]}; "
@@ -163,6 +182,8 @@ def build(specs: list[Spec]) -> Built:
         mutes: dict[str, list[str]] = {PAGE: [], TICKET: []}
         for mute in spec.alerting.mute_intervals:
             name = interval_name(spec, mute.name)
+            for times in mute.times:
+                check_weekdays(spec, mute.name, times)
             time_intervals.append({"name": name, "time_intervals": [dict(t) for t in mute.times]})
             for severity in mute.severities:
                 mutes[severity].append(name)

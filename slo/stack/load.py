@@ -82,10 +82,15 @@ class LoadGenerator:
         return self
 
     def _take_slot(self) -> float | None:
-        """The send time of the next request, or None when the run is over."""
+        """The send time of the next request, or None when the run is over.
+
+        Over means the schedule is exhausted or the duration has passed: a server slower than
+        the rate leaves slots unsent rather than stretching the run.
+        """
         with self._lock:
             due = self._t0 + self._next_slot / self.rate_per_s
-            if due >= self._t0 + self.duration_s:
+            end = self._t0 + self.duration_s
+            if due >= end or time.monotonic() >= end:
                 return None
             self._next_slot += 1
             return due

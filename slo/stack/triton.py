@@ -115,6 +115,7 @@ class TritonServer:
         if self.running():
             raise StackError(f"Triton is already running (pid {self.pid})")
         began = time.monotonic()
+        self.workdir.mkdir(parents=True, exist_ok=True)
         number = next(self._starts)
         self.http_port, self.grpc_port, self.metrics_port, self.control_port = free_ports(4)
         config = {

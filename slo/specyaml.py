@@ -31,7 +31,8 @@ class SpecProblem:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.mark.line}:{self.mark.col}: {self.message}"
+        message = " ".join(self.message.splitlines())  # one line per problem, whatever a key or value held
+        return f"{self.file}:{self.mark.line}:{self.mark.col}: {message}"
 
 
 class SpecError(Exception):
@@ -67,6 +68,17 @@ def _scalar(node: yaml.ScalarNode) -> Any:
     return _constructor.construct_object(node, deep=True)
 
 
+def _checked_scalar(node: yaml.ScalarNode, file: str, problems: list[SpecProblem]) -> Any:
+    """A scalar's value; one YAML resolves but cannot build (2024-13-01, a 5000-digit int) is a problem here."""
+    try:
+        return _scalar(node)
+    except (ValueError, OverflowError, yaml.YAMLError) as exc:
+        text = node.value if len(node.value) <= 40 else node.value[:37] + "..."
+        reason = str(getattr(exc, "problem", None) or exc).split(";")[0]
+        problems.append(SpecProblem(file, _mark(node), f"YAML value {text!r}: {reason}"))
+        return None
+
+
 def to_python(node: yaml.Node, file: str, problems: list[SpecProblem]) -> Any:
     """Node tree -> PosDict/PosList/scalars, reporting duplicate and non-string keys."""
     if isinstance(node, yaml.MappingNode):
@@ -76,7 +88,7 @@ def to_python(node: yaml.Node, file: str, problems: list[SpecProblem]) -> Any:
             if key_node.tag == "tag:yaml.org,2002:merge":
                 problems.append(SpecProblem(file, _mark(key_node), "YAML merge keys (<<) are not supported"))
                 continue
-            key = _scalar(key_node) if isinstance(key_node, yaml.ScalarNode) else None
+            key = _checked_scalar(key_node, file, problems) if isinstance(key_node, yaml.ScalarNode) else None
             if not isinstance(key, str):
                 problems.append(SpecProblem(file, _mark(key_node), "keys must be strings"))
                 continue
@@ -96,7 +108,43 @@ def to_python(node: yaml.Node, file: str, problems: list[SpecProblem]) -> Any:
             items.item_marks.append(_mark(child))
             items.raw.append(child.value if isinstance(child, yaml.ScalarNode) else None)
         return items
-    return _scalar(node)
+    return _checked_scalar(node, file, problems)
+
+
+MAX_EXPANDED_VALUES = 100_000  # far above any real spec; aliases must not expand past it ("billion laughs")
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [child for pair in node.value for child in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def check_expansion(root: yaml.Node, file: str) -> None:
+    """Aliases share nodes: count the values the document expands to, and refuse cycles, before building it."""
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()  # the path from the root to the node being counted
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if children_done:
+            open_nodes.discard(id(node))
+            sizes[id(node)] = 1 + sum(sizes[id(child)] for child in _children(node))
+            if sizes[id(node)] > MAX_EXPANDED_VALUES:
+                raise SpecError([SpecProblem(file, _mark(node), f"more than {MAX_EXPANDED_VALUES} values once YAML "
+                                             "aliases (*name) are expanded")])
+            continue
+        if id(node) in sizes:
+            continue
+        open_nodes.add(id(node))
+        stack.append((node, True))
+        for child in _children(node):
+            if id(child) in open_nodes:
+                raise SpecError([SpecProblem(file, _mark(child), "a YAML alias refers to a mapping or list that "
+                                             "contains it")])
+            stack.append((child, False))
 
 
 def load_documents(text: str, file: str) -> list[Any]:
@@ -108,8 +156,19 @@ def load_documents(text: str, file: str) -> list[Any]:
         mark = exc.problem_mark or exc.context_mark
         where = Mark(mark.line + 1, mark.column + 1) if mark else Mark(1, 1)
         raise SpecError([SpecProblem(file, where, f"YAML syntax: {exc.problem or exc.context}")]) from None
-    except (yaml.YAMLError, RecursionError, ValueError) as exc:
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow; it knows only the offset
+        line = text.count("\n", 0, exc.position) + 1
+        col = exc.position - text.rfind("\n", 0, exc.position)
+        code = exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1] or "?")
+        raise SpecError([SpecProblem(file, Mark(line, col), f"YAML: character U+{code:04X} is not allowed "
+                                     f"({exc.reason})")]) from None
+    except RecursionError:
+        raise SpecError([SpecProblem(file, Mark(1, 1), "YAML: nested too deeply")]) from None
+    except (yaml.YAMLError, ValueError) as exc:
         raise SpecError([SpecProblem(file, Mark(1, 1), f"YAML: {exc}")]) from None
+    for node in nodes:
+        if node is not None:
+            check_expansion(node, file)
     try:
         docs = [to_python(node, file, problems) for node in nodes if node is not None]
     except (yaml.YAMLError, ValueError, OverflowError, RecursionError) as exc:
@@ -141,7 +200,8 @@ class Reader:
         self.seen: set[str] = set()
 
     def path(self, key: str) -> str:
-        return f"{self.where}.{key}" if self.where else key
+        shown = key if key and key.isprintable() and key.strip() == key else repr(key)  # '\r', ' ', ''
+        return f"{self.where}.{shown}" if self.where else shown
 
     def error(self, mark: Mark, message: str) -> None:
         self.problems.append(SpecProblem(self.file, mark, message))

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+from copy import deepcopy
 from dataclasses import dataclass
 
 from alerts.opsrules import EXPORTER_UPSTREAM_DOWN, SERVER_DOWN
@@ -213,3 +214,20 @@ def build(specs: list[Spec]) -> Built:
     if time_intervals:
         config["time_intervals"] = time_intervals
     return Built(config, warnings)
+
+
+def retarget(config: dict, webhook_url: str, group_wait: str = "1s", group_interval: str = "1s") -> dict:
+    """A copy of a generated configuration with every receiver replaced by one webhook and short
+    timings: routing, inhibition and mute intervals stay as generated (for tests and local demos)."""
+    copy = deepcopy(config)
+    copy["global"] = {"resolve_timeout": "5m"}
+    copy["receivers"] = [{"name": r["name"], "webhook_configs": [{"url": webhook_url, "send_resolved": True}]}
+                         for r in copy["receivers"]]
+
+    def quick(route: dict) -> None:
+        route["group_wait"], route["group_interval"] = group_wait, group_interval
+        for child in route.get("routes", []):
+            quick(child)
+
+    quick(copy["route"])
+    return copy

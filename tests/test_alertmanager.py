@@ -3,7 +3,6 @@ and mute intervals (amtool cannot test those)."""
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import datetime as dt
 import shutil
@@ -15,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from alerts.alertmanager import build, inhibit_rules
+from alerts.alertmanager import build, inhibit_rules, retarget
 from alerts.generate import generate
 from slo.errors import UserError
 from slo.generate import Options
@@ -138,7 +137,8 @@ def test_a_receiver_defined_twice_differently_is_refused() -> None:
     clash = dataclasses.replace(other, alerting=dataclasses.replace(
         other.alerting, receivers=(Receiver("ml-oncall-pager", "webhook", url="http://example.com/hook"),
                                    *other.alerting.receivers)))
-    with pytest.raises(UserError, match="^search.yaml: receiver 'ml-oncall-pager' is defined differently in .*resnet-classifier.yaml"):
+    clash_message = "^search.yaml: receiver 'ml-oncall-pager' is defined differently in .*resnet-classifier.yaml"
+    with pytest.raises(UserError, match=clash_message):
         build([example(), clash])
     with pytest.raises(UserError, match="no spec"):
         build([])
@@ -156,20 +156,7 @@ def test_a_weekday_range_alertmanager_would_refuse_is_a_user_error() -> None:
 
 def live_config(specs: list[Spec], webhook_url: str) -> str:
     """The generated configuration with every receiver pointed at the test webhook, timings short."""
-    config = copy.deepcopy(build(specs).config)
-    config["receivers"] = [{"name": r["name"], "webhook_configs": [{"url": webhook_url, "send_resolved": True}]}
-                           for r in config["receivers"]]
-    config["global"] = {"resolve_timeout": "5m"}
-
-    def quick(route: dict[str, Any]) -> None:
-        for key, value in (("group_wait", "1s"), ("group_interval", "1s")):
-            if key in route:
-                route[key] = value
-        for child in route.get("routes", []):
-            quick(child)
-
-    quick(config["route"])
-    return yaml.safe_dump(config, sort_keys=False)
+    return yaml.safe_dump(retarget(build(specs).config, webhook_url), sort_keys=False)
 
 
 def alert(alertname: str, severity: str, **labels: str) -> dict[str, Any]:

@@ -190,3 +190,18 @@ def test_service_alerting_defaults_generate(tmp_path: Path) -> None:
     spec = dataclasses.replace(minimal_spec(), alerting=ServiceAlerting())
     result = generate([spec], tmp_path, Options())
     assert any("placeholder" in w for w in result.warnings)
+
+
+@pytest.mark.parametrize("thresholds", [
+    OpsThresholds(p99_warning_seconds=0.001, p99_critical_seconds=0.00101, memory_headroom_warning=1.0,
+                  throttle_for_seconds=60, accuracy_warning=0.01, queue_time_warning_seconds=0.0001),
+    OpsThresholds(p99_warning_seconds=65, p99_critical_seconds=650, memory_headroom_warning=0.01,
+                  throttle_for_seconds=3600, accuracy_warning=1.0, queue_time_warning_seconds=2.5),
+], ids=["tiny", "huge"])
+def test_generated_tests_hold_for_extreme_thresholds(thresholds: OpsThresholds, tmp_path: Path) -> None:
+    binary = promtool()
+    base = load_spec(str(EXAMPLE))
+    spec = dataclasses.replace(base, alerting=dataclasses.replace(base.alerting, thresholds=thresholds))
+    generate([spec], tmp_path, Options())
+    tested = run([binary, "test", "rules", "tests/resnet-classifier-ops.yaml"], tmp_path)
+    assert tested.returncode == 0, tested.stdout + tested.stderr

@@ -263,7 +263,7 @@ def test_openslo_counters_become_rates_and_the_window_defaults_to_30d(tmp_path: 
     assert spec.service.name == "svc"
     (slo,) = spec.slos
     assert slo.name == "avail" and slo.objective == Decimal("99.5") and slo.window == Window(30 * 86400, "30d")
-    assert slo.sli == RatioSLI(good='sum (rate(nv_inference_request_success{model="m"}[{{.window}}]))',
+    assert slo.sli == RatioSLI(good='sum(rate(nv_inference_request_success{model="m"}[{{.window}}]))',
                                total='sum without (reason) (rate(nv_inference_count{model="m"}[{{.window}}]))')
 
 

@@ -349,13 +349,13 @@ def _counter_rate(query: str) -> str | None:
     if isinstance(expr, promql_parser.AggregateExpr):
         if str(expr.op) != "sum" or expr.param is not None:
             return None
-        grouping = f" {expr.modifier}" if expr.modifier is not None else ""
+        grouping = f" {expr.modifier} " if expr.modifier is not None else ""
         expr = expr.expr
         while isinstance(expr, promql_parser.ParenExpr):
             expr = expr.expr
     if not isinstance(expr, promql_parser.VectorSelector) or expr.offset is not None or expr.at is not None:
         return None
-    return f"sum{grouping} (rate({expr}[{{{{.window}}}}]))"
+    return f"sum{grouping}(rate({expr}[{{{{.window}}}}]))"
 
 
 # --- SLO -------------------------------------------------------------------------------------------

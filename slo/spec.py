@@ -96,6 +96,10 @@ def parse_spec(text: str, file: str = "<spec>") -> Spec:
             from slo.imports.sloth import read_sloth
 
             return read_sloth(docs, file)
+        if isinstance(api_version, str) and api_version.startswith("sloth.slok.dev/"):
+            mark = getattr(first, "key_marks", {}).get("apiVersion", Mark(1, 1))
+            raise SpecError([SpecProblem(file, mark, f"apiVersion: {api_version!r} is Sloth's Kubernetes object; "
+                                         "save its `spec` with `version: prometheus/v1` on top and it reads as is")])
     if len(docs) > 1:
         raise SpecError([SpecProblem(file, Mark(1, 1), "a triton-slo spec is one YAML document, found "
                                      f"{len(docs)}")])
@@ -494,7 +498,8 @@ def _receiver(r: Reader) -> Receiver | None:
     return Receiver(name=name, type=kind, **{k: v or "" for k, v in fields.items()})
 
 
-WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+# Alertmanager's week runs from Sunday: a range must go forward in this order (monday:sunday is refused).
+WEEKDAYS = ("sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday")
 _RANGE_OF = re.compile(r"^(-?\d+)(?::(-?\d+))?$")
 
 
@@ -519,6 +524,9 @@ def _mute_interval(r: Reader) -> MuteInterval | None:
             parts = str(wd).lower().split(":")
             if not all(p in WEEKDAYS for p in parts) or len(parts) > 2:
                 t.error(wmark, f"{wpath}: {wd!r} is not a weekday or range like monday:friday")
+            elif len(parts) == 2 and WEEKDAYS.index(parts[0]) > WEEKDAYS.index(parts[1]):
+                t.error(wmark, f"{wpath}: {wd!r} runs backwards: Alertmanager's week starts on sunday "
+                               f"(split it, e.g. [{parts[0]}:saturday, sunday:{parts[1]}])")
             entry.setdefault("weekdays", []).append(str(wd).lower())
         for span, spath, smark in t.items("times"):
             s = Reader(r.file, r.problems, span, spath, smark)

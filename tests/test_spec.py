@@ -583,3 +583,23 @@ def test_python_m_slo_validate_on_a_broken_copy(tmp_path: Path) -> None:
     assert lines[0] == f"{bad}:{window_line}:5: slos[1].window: '28 days' is not a duration like 30s, 5m, 1h30m, 28d"
     assert re.match(rf"^{re.escape(str(bad))}:\d+:9: slos\[4\]\.sli\.timeslice\.threshold: must be a number, "
                     r"not a list$", lines[1])
+
+
+def test_backward_weekday_range_is_refused_as_alertmanager_would(tmp_path: Path) -> None:
+    text = HEAD + """  - name: a
+    objective: 99
+    sli: {availability: {}}
+alerting:
+  mute_intervals:
+    - name: retraining
+      times:
+        - weekdays: [monday:sunday, saturday:saturday, sunday:monday]
+"""
+    line, col, message = only_problem(tmp_path, text)
+    assert line == 14 and "'monday:sunday' runs backwards" in message
+
+
+def test_sloth_kubernetes_object_gets_a_hint(tmp_path: Path) -> None:
+    line, col, message = only_problem(tmp_path, "apiVersion: sloth.slok.dev/v1\nkind: PrometheusServiceLevel\nspec: {}\n")
+    assert (line, col) == (1, 1)
+    assert "prometheus/v1" in message

@@ -596,10 +596,11 @@ alerting:
         - weekdays: [monday:sunday, saturday:saturday, sunday:monday]
 """
     line, col, message = only_problem(tmp_path, text)
-    assert line == 14 and "'monday:sunday' runs backwards" in message
+    assert line == 13 and "'monday:sunday' runs backwards" in message
 
 
 def test_sloth_kubernetes_object_gets_a_hint(tmp_path: Path) -> None:
-    line, col, message = only_problem(tmp_path, "apiVersion: sloth.slok.dev/v1\nkind: PrometheusServiceLevel\nspec: {}\n")
+    text = "apiVersion: sloth.slok.dev/v1\nkind: PrometheusServiceLevel\nspec: {}\n"
+    line, col, message = only_problem(tmp_path, text)
     assert (line, col) == (1, 1)
     assert "prometheus/v1" in message

@@ -13,9 +13,11 @@ seconds, at ``0, step, 2*step, ...``.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+
+import numpy as np
 
 
 def prom_rate(values: Sequence[float], step: int, index: int, window: int) -> float | None:
@@ -44,6 +46,30 @@ def prom_rate(values: Sequence[float], step: int, index: int, window: int) -> fl
     return increase * factor
 
 
+def prom_rates(values: Sequence[float], step: int, window: int) -> np.ndarray:
+    """``prom_rate`` at every sample at once (numpy, the same float operations in the same order)."""
+    v = np.asarray(values, dtype=float)
+    index = np.arange(len(v))
+    end = index * step
+    start = end - window
+    first = np.maximum(0, -(-start // step))
+    count = index - first
+    valid = count >= 1
+    safe = np.where(valid, count, 1)
+    increase = v - v[first]
+    sampled = (safe * step).astype(float)
+    average = sampled / safe
+    to_start = (first * step - start).astype(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        to_zero = sampled * (v[first] / increase)
+    to_start = np.where((increase > 0) & (v[first] >= 0), np.minimum(to_start, to_zero), to_start)
+    limit = average * 1.1
+    extrapolated = sampled + np.where(to_start < limit, to_start, average / 2)
+    extrapolated = extrapolated + np.where(0.0 < limit, 0.0, average / 2)
+    factor = (extrapolated / sampled) / float(window)
+    return np.where(valid, increase * factor, math.nan)
+
+
 def _in_range(index: int, step: int, window: int) -> range:
     first = max(0, math.ceil((index * step - window) / step))
     return range(first, index + 1)
@@ -51,7 +77,10 @@ def _in_range(index: int, step: int, window: int) -> range:
 
 def _picked(series: Sequence[float | None], step: int, index: int, window: int) -> list[float]:
     """The samples of a recorded series in ``[t - window, t]`` (absent ones skipped), oldest first."""
-    picked = series[_in_range(index, step, window).start:index + 1]
+    start = _in_range(index, step, window).start
+    while start <= index and series[start] is None:  # a rule records nothing before two samples
+        start += 1
+    picked = series[start:index + 1]
     return picked if None not in picked else [v for v in picked if v is not None]
 
 
@@ -87,23 +116,57 @@ class Tier:
     short: Window
 
 
-RateFn = Callable[[int, int], "float | None"]  # (sample index, window seconds) -> per-second rate
+def _sum_present(rates: Sequence[float | None]) -> float | None:
+    present = [r for r in rates if r is not None]
+    return None if not present else sum(present[1:], present[0])
 
 
-def summed_rate(counters: Sequence[Sequence[float]], step: int) -> RateFn:
+class RateFn:
+    """A per-second rate by (sample index, window); ``series(window)`` gives every sample at once."""
+
+    def __call__(self, index: int, window: int) -> float | None:
+        raise NotImplementedError
+
+    def array(self, window: int, length: int) -> np.ndarray:
+        """Every sample at once, NaN where absent."""
+        return np.array([math.nan if (r := self(i, window)) is None else r for i in range(length)])
+
+    def series(self, window: int, length: int) -> list[float | None]:
+        return [None if r != r else r for r in self.array(window, length).tolist()]
+
+
+class summed_rate(RateFn):  # noqa: N801 - reads as the PromQL it models
     """``sum(rate(x[w]))`` over several series: absent only when every series is."""
-    def rate(index: int, window: int) -> float | None:
-        rates = [r for r in (prom_rate(c, step, index, window) for c in counters) if r is not None]
-        return None if not rates else sum(rates[1:], rates[0])
-    return rate
+
+    def __init__(self, counters: Sequence[Sequence[float]], step: int) -> None:
+        self.counters, self.step = counters, step
+
+    def __call__(self, index: int, window: int) -> float | None:
+        return _sum_present([prom_rate(c, self.step, index, window) for c in self.counters])
+
+    def array(self, window: int, length: int) -> np.ndarray:
+        columns = [prom_rates(c, self.step, window) for c in self.counters]
+        total = columns[0]
+        for column in columns[1:]:  # a + b in order; absent only where every series is
+            total = np.where(np.isnan(total), column, np.where(np.isnan(column), total, total + column))
+        return total
 
 
-def difference_rate(total: RateFn, good: RateFn) -> RateFn:
+class difference_rate(RateFn):  # noqa: N801
     """``clamp_min(total - good, 0)``: bad events counted as all minus good."""
-    def rate(index: int, window: int) -> float | None:
-        a, b = total(index, window), good(index, window)
+
+    def __init__(self, total: RateFn, good: RateFn) -> None:
+        self.total, self.good = total, good
+
+    def __call__(self, index: int, window: int) -> float | None:
+        return self._diff(self.total(index, window), self.good(index, window))
+
+    def array(self, window: int, length: int) -> np.ndarray:
+        return np.maximum(self.total.array(window, length) - self.good.array(window, length), 0.0)
+
+    @staticmethod
+    def _diff(a: float | None, b: float | None) -> float | None:
         return None if a is None or b is None else max(a - b, 0.0)
-    return rate
 
 
 class EventModel:
@@ -111,8 +174,8 @@ class EventModel:
 
     def __init__(self, errors: RateFn, events: RateFn, length: int, step: int, base: int) -> None:
         self.errors, self.events, self.step, self.base = errors, events, step, base
-        self.error_rate = [errors(i, base) for i in range(length)]
-        self.event_rate = [events(i, base) for i in range(length)]
+        self.error_rate = errors.series(base, length)
+        self.event_rate = events.series(base, length)
 
     def ratio(self, window: Window, index: int) -> float | None:
         if window.seconds == self.base:
@@ -138,12 +201,9 @@ class SliceModel:
         self.step = step
         self.bad: list[float | None] = []
         for index in range(len(gauges[0])):
-            seen = [g[i] for g in gauges for i in _in_range(index, step, slice_seconds)]
-            numbers = [v for v in seen if not math.isnan(v)]
-            if not seen:
-                self.bad.append(None)
-            else:
-                self.bad.append(1.0 if numbers and max(numbers) > bad_above else 0.0)
+            start = _in_range(index, step, slice_seconds).start
+            numbers = [v for g in gauges for v in g[start:index + 1] if v == v]  # NaN != NaN
+            self.bad.append(1.0 if numbers and max(numbers) > bad_above else 0.0)
 
     def ratio(self, window: Window, index: int) -> float | None:
         return avg_over_time(self.bad, self.step, index, window.seconds)
@@ -174,3 +234,59 @@ def budget_remaining(model: EventModel | SliceModel, period: int, budget: Decima
 def no_traffic(events: Sequence[float], step: int, index: int, window: int) -> bool:
     rate = prom_rate(events, step, index, window)
     return rate is not None and rate == 0
+
+
+# --- whole-timeline scans (numpy): where alerts may start or stop --------------------------------
+# Sums here come from cumulative sums, which round differently from Prometheus's running sums;
+# they only pick the moments to check. What fires at a checked moment comes from ``fires``.
+
+
+def _array(values: Sequence[float | None]) -> np.ndarray:
+    return np.array([math.nan if v is None else v for v in values], dtype=float)
+
+
+def _window_sum(values: np.ndarray, step: int, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """(sum, count) of the present samples in [t - window, t] at every sample."""
+    present = ~np.isnan(values)
+    sums = np.concatenate(([0.0], np.cumsum(np.where(present, values, 0.0))))
+    counts = np.concatenate(([0], np.cumsum(present)))
+    index = np.arange(len(values))
+    first = np.maximum(0, -(-(index * step - window) // step))
+    return sums[index + 1] - sums[first], counts[index + 1] - counts[first]
+
+
+def _ratio_array(errors: np.ndarray, events: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(events > 0, errors / np.where(events > 0, events, 1.0), math.nan)
+
+
+def ratio_array(model: EventModel | SliceModel, window: Window, length: int) -> np.ndarray:
+    """The error ratio over a window at every sample (NaN: none)."""
+    if isinstance(model, SliceModel):
+        total, count = _window_sum(_array(model.bad), model.step, window.seconds)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(count > 0, total / np.maximum(count, 1), math.nan)
+    if window.seconds == model.base:
+        return _ratio_array(_array(model.error_rate), _array(model.event_rate))
+    if window.raw:
+        return _ratio_array(model.errors.array(window.seconds, length), model.events.array(window.seconds, length))
+    errors, n_errors = _window_sum(_array(model.error_rate), model.step, window.seconds)
+    events, n_events = _window_sum(_array(model.event_rate), model.step, window.seconds)
+    return _ratio_array(np.where(n_errors > 0, errors, math.nan), np.where(n_events > 0, events, math.nan))
+
+
+def fires_array(model: EventModel | SliceModel, tier: Tier, budget: Decimal, length: int,
+                min_events: int = 0) -> np.ndarray:
+    """Whether the tier fires, at every sample (approximately: see above)."""
+    limit = float(tier.factor * budget)
+    with np.errstate(invalid="ignore"):
+        firing = (ratio_array(model, tier.long, length) > limit) & (ratio_array(model, tier.short, length) > limit)
+        if min_events > 0 and isinstance(model, EventModel):
+            rates = _array(model.event_rate)
+            if tier.short.seconds == model.base:
+                events = rates * model.base
+            else:
+                total, count = _window_sum(rates, model.step, tier.short.seconds)
+                events = np.where(count > 0, total / np.maximum(count, 1), math.nan) * tier.short.seconds
+            firing &= events >= min_events
+    return firing

@@ -1,0 +1,349 @@
+"""Benchmark of the SLO engine: generation time for 1000 SLOs, and rule cost next to Sloth's.
+
+    .venv/bin/python benchmarks/bench_rules.py [--slos 1000] [--live-slos 50] [--live-seconds 20]
+
+1. Time to generate everything (`slo.generate.run_generators`: rules, promtool tests and every
+   other generator present) for a spec with ``--slos`` SLOs of every kind.
+2. Rule cost per SLO of availability SLOs, ours against Sloth-shaped rules for the same SLIs
+   (same selectors, ``sum by (model, version)``; the shapes are those of Sloth's generated
+   examples, examples/_gen/getting-started.yml in slok/sloth: one raw-series ratio rule per
+   window 5m..3d, the 30d ratio as sum_over_time/count_over_time of ratio_rate5m, seven meta
+   rules and one page and one ticket alert):
+   - series each rule set records, per SLO and per model;
+   - samples read per evaluation in steady state (30 days of history, 30s evaluation, 15s scrape,
+     ``--raw-series`` raw Triton series per model), counted from the range selectors of the rules;
+   - live, in a real Prometheus (the Debian binary) scraping Triton-format counters for
+     ``--live-slos`` models with both rule sets loaded: series created and
+     ``prometheus_rule_group_last_duration_seconds`` summed per rule set. A fresh Prometheus has
+     seconds of history, so this measures the fixed per-rule cost, not the long-window reads that
+     dominate in steady state (those are what the sample counts show).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import statistics
+import sys
+import tempfile
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import promql_parser
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from slo import rules  # noqa: E402
+from slo.burnrate import WORKBOOK_TIERS, decimal_text, threshold  # noqa: E402
+from slo.durations import format_duration  # noqa: E402
+from slo.generate import GENERATORS, Options, run_generators  # noqa: E402
+from slo.model import (  # noqa: E402
+    SLO,
+    AccuracySLI,
+    AvailabilitySLI,
+    LatencySLI,
+    ModelRef,
+    RatioSLI,
+    Service,
+    SLOAlerting,
+    Spec,
+    TimesliceSLI,
+    Window,
+)
+
+DAY = 86400
+
+
+def big_spec(count: int) -> Spec:
+    """``count`` SLOs over as many models, every SLI kind represented."""
+    slos = []
+    for i in range(count):
+        model = (ModelRef(f"resnet_{i}"),)
+        kind = i % 10
+        if kind < 4:
+            sli = AvailabilitySLI(("CANCELED",))
+        elif kind < 6:
+            sli = LatencySLI(0.05, "summary", quantile=0.99)
+        elif kind < 7:
+            sli = LatencySLI(0.05, "histogram", metric="triton_slo_probe_latency_seconds")
+        elif kind < 8:
+            sli = AccuracySLI()
+        elif kind < 9:
+            sli = RatioSLI(total=f'sum(rate(http_requests_total{{route="r{i}"}}[{{{{.window}}}}]))',
+                           bad=f'sum(rate(http_requests_total{{route="r{i}",code=~"5.."}}[{{{{.window}}}}]))')
+        else:
+            sli = TimesliceSLI(f'min(triton_slo_gpu_memory_headroom_ratio{{gpu="{i % 8}"}})', ">=", 0.1)
+        days = (30, 28, 7)[i % 3]
+        slos.append(SLO(f"slo-{i}", Decimal(("99.9", "99", "99.5")[i % 3]), Window(days * DAY, f"{days}d"), sli,
+                        models=model, alerting=SLOAlerting(min_events=20 if kind < 4 else 0,
+                                                           no_traffic_for=900 if i < 10 else 0)))
+    service = Service(name="bench", triton_selector={"job": "triton"}, exporter_selector={"job": "triton-slo"},
+                      models=tuple(ModelRef(f"resnet_{i}") for i in range(count)))
+    return Spec(service=service, slos=tuple(slos))
+
+
+def availability_spec(count: int) -> Spec:
+    slos = tuple(SLO(f"availability-{i}", Decimal("99.9"), Window(30 * DAY, "30d"), AvailabilitySLI(),
+                     models=(ModelRef(f"resnet_{i}"),)) for i in range(count))
+    service = Service(name="bench", triton_selector={"job": "triton"},
+                      models=tuple(ModelRef(f"resnet_{i}") for i in range(count)))
+    return Spec(service=service, slos=slos)
+
+
+# --- Sloth-shaped rules for the same SLIs ------------------------------------------------------
+
+SLOTH_WINDOWS = (300, 1800, 3600, 7200, 21600, 86400, 259200)
+
+
+def sloth_groups(spec: Spec) -> list[dict]:
+    groups = []
+    for slo in spec.slos:
+        q = rules.plan(spec, slo).queries
+        sid = f"{spec.service.name}-{slo.name}"
+        labels = {"sloth_id": sid, "sloth_service": spec.service.name, "sloth_slo": slo.name}
+        match = ", ".join(f'{k}="{v}"' for k, v in labels.items())
+        budget = float(slo.error_budget)  # Sloth writes the float artefact (0.0009999999999999432)
+        recs = [{"record": f"slo:sli_error:ratio_rate{format_duration(w)}",
+                 "expr": f"({q.errors(w)})\n/\n({q.events(w)})",
+                 "labels": {**labels, "sloth_window": format_duration(w)}} for w in SLOTH_WINDOWS]
+        recs.append({"record": "slo:sli_error:ratio_rate30d",
+                     "expr": f"sum_over_time(slo:sli_error:ratio_rate5m{{{match}}}[30d])\n/ ignoring (sloth_window)\n"
+                             f"count_over_time(slo:sli_error:ratio_rate5m{{{match}}}[30d])",
+                     "labels": {**labels, "sloth_window": "30d"}})
+        meta = [
+            {"record": "slo:objective:ratio", "expr": f"vector({float(slo.objective_ratio)!r})", "labels": labels},
+            {"record": "slo:error_budget:ratio", "expr": f"vector(1-{float(slo.objective_ratio)!r})", "labels": labels},
+            {"record": "slo:time_period:days", "expr": "vector(30)", "labels": labels},
+            {"record": "slo:current_burn_rate:ratio",
+             "expr": f"slo:sli_error:ratio_rate5m{{{match}}}\n/ on(sloth_id, sloth_slo, sloth_service) group_left\n"
+                     f"slo:error_budget:ratio{{{match}}}", "labels": labels},
+            {"record": "slo:period_burn_rate:ratio",
+             "expr": f"slo:sli_error:ratio_rate30d{{{match}}}\n/ on(sloth_id, sloth_slo, sloth_service) group_left\n"
+                     f"slo:error_budget:ratio{{{match}}}", "labels": labels},
+            {"record": "slo:period_error_budget_remaining:ratio", "expr": f"1 - slo:period_burn_rate:ratio{{{match}}}",
+             "labels": labels},
+            {"record": "sloth_slo_info", "expr": "vector(1)",
+             "labels": {**labels, "sloth_objective": str(slo.objective)}},
+        ]
+
+        def cond(long: int, short: int, factor: str, match: str = match, budget: float = budget) -> str:
+            return (f"(max(slo:sli_error:ratio_rate{format_duration(short)}{{{match}}} > ({factor} * {budget!r})) "
+                    f"without (sloth_window)\nand\nmax(slo:sli_error:ratio_rate{format_duration(long)}{{{match}}} > "
+                    f"({factor} * {budget!r})) without (sloth_window))")
+
+        t = WORKBOOK_TIERS
+        alerts = [
+            {"alert": "SlothPage", "expr": f"{cond(t[0].long_window, t[0].short_window, '14.4')}\nor\n"
+                                          f"{cond(t[1].long_window, t[1].short_window, '6')}",
+             "labels": {"sloth_severity": "page"}},
+            {"alert": "SlothTicket", "expr": f"{cond(t[2].long_window, t[2].short_window, '3')}\nor\n"
+                                            f"{cond(t[3].long_window, t[3].short_window, '1')}",
+             "labels": {"sloth_severity": "ticket"}},
+        ]
+        groups.append({"name": f"sloth-slo-{sid}", "rules": recs + meta + alerts})
+    return groups
+
+
+# --- static cost -------------------------------------------------------------------------------
+
+
+def _recorded_is_per_model(expr: str) -> bool:
+    return not expr.startswith("vector(")
+
+
+def series_per_slo(groups: list[dict]) -> tuple[float, float]:
+    """(series per model, series per SLO) the recording rules create, per SLO."""
+    per_model = per_slo = 0
+    for group in groups:
+        for rule in group["rules"]:
+            if "record" in rule:
+                if _recorded_is_per_model(rule["expr"]):
+                    per_model += 1
+                else:
+                    per_slo += 1
+    return per_model / len(groups), per_slo / len(groups)
+
+
+def _ranges(expr: str) -> list[tuple[str, float]]:
+    """(metric name or '' for raw selectors, range seconds) of every range selector in an expression."""
+    out = []
+
+    def visit(node) -> None:
+        if isinstance(node, promql_parser.MatrixSelector):
+            name = node.vector_selector.name or ""
+            out.append((name, node.range.total_seconds()))
+            return
+        for attr in ("expr", "lhs", "rhs", "param"):
+            child = getattr(node, attr, None)
+            if child is not None and not isinstance(child, (str, int, float)):
+                try:
+                    visit(child)
+                except TypeError:
+                    pass
+        for arg in getattr(node, "args", None) or ():
+            visit(arg)
+
+    visit(promql_parser.parse(expr))
+    return out
+
+
+def samples_read_per_model(groups: list[dict], raw_series: int, scrape: float, evaluation: float) -> float:
+    """Samples one evaluation of all rules reads per model, in steady state."""
+    total = 0.0
+    for group in groups:
+        for rule in group["rules"]:
+            for name, seconds in _ranges(rule["expr"]):
+                recorded = name.startswith("slo:")
+                total += (1 if recorded else raw_series) * seconds / (evaluation if recorded else scrape)
+    return total / len(groups)
+
+
+# --- live measurement ------------------------------------------------------------------------
+
+
+def _triton_text(models: int, k: int) -> str:
+    lines = ["# TYPE nv_inference_request_success counter"]
+    lines += [f'nv_inference_request_success{{model="resnet_{i}",version="1"}} {100 * k}' for i in range(models)]
+    lines.append("# TYPE nv_inference_request_failure counter")
+    lines += [f'nv_inference_request_failure{{model="resnet_{i}",version="1",reason="BACKEND"}} {k}'
+              for i in range(models)]
+    return "\n".join(lines) + "\n"
+
+
+def backfill(models: int, hours: float, data_dir: Path, step: int = 30) -> int:
+    """Write ``hours`` of Triton counter history (one sample every ``step`` s) as TSDB blocks.
+
+    Returns the counter index the live series continue from.
+    """
+    import subprocess
+
+    end = int(time.time()) - 120
+    stamps = range(end - int(hours * 3600), end, step)
+    lines = []
+    for name, per_step, extra in (("nv_inference_request_success", 100, ""),
+                                  ("nv_inference_request_failure", 1, ',reason="BACKEND"')):
+        for i in range(models):
+            series = f'{name}{{job="triton",model="resnet_{i}",version="1"{extra}}}'
+            lines += [f"{series} {per_step * k} {t}" for k, t in enumerate(stamps)]
+    data_dir.mkdir(parents=True, exist_ok=True)
+    source = data_dir.parent / "history.om"
+    source.write_text("\n".join(lines) + "\n# EOF\n")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["promtool", "tsdb", "create-blocks-from", "openmetrics", "-q", str(source), str(data_dir)],
+                   check=True, capture_output=True, timeout=600)
+    source.unlink()
+    return len(stamps)
+
+
+def _group_durations(url: str) -> dict[str, float]:
+    """prometheus_rule_group_last_duration_seconds by group name, from Prometheus's own /metrics."""
+    import requests
+
+    out = {}
+    for line in requests.get(f"{url}/metrics", timeout=10).text.splitlines():
+        if line.startswith("prometheus_rule_group_last_duration_seconds{"):
+            labels, value = line.rsplit(" ", 1)
+            group = labels.split('rule_group="', 1)[1].split('"', 1)[0].split(";", 1)[1]
+            out[group] = float(value)
+    return out
+
+
+def live(count: int, seconds: float, history_hours: float) -> dict[str, dict[str, float]]:
+    import yaml
+
+    from slo.stack.prometheus import Prometheus
+    from slo.stack.replay import ReplayServer
+
+    spec = availability_spec(count)
+    ours, _ = rules.spec_groups(spec, 1)
+    sloth = sloth_groups(spec)
+    folder = Path(tempfile.mkdtemp(prefix="bench-rules-"))
+    (folder / "ours.yaml").write_text(rules.dump_yaml({"groups": ours}))
+    (folder / "sloth.yaml").write_text(yaml.safe_dump({"groups": sloth}, sort_keys=False))
+    metrics = folder / "metrics.prom"
+    k = backfill(count, history_hours, folder / "prometheus" / "data") if history_hours > 0 else 0
+    metrics.write_text(_triton_text(count, k))
+    with ReplayServer({"/metrics": metrics}) as replay, Prometheus(
+            [{"job": "triton", "url": replay.url("/metrics")}],
+            rule_files=[folder / "ours.yaml", folder / "sloth.yaml"],
+            scrape_interval="1s", evaluation_interval="1s", workdir=folder / "prometheus") as prom:
+        samples: dict[str, list[float]] = {"ours": [], "sloth": []}
+        start = time.time()
+        while time.time() - start < seconds:
+            k += 1
+            (folder / "next.prom").write_text(_triton_text(count, k))
+            (folder / "next.prom").replace(metrics)
+            time.sleep(1)
+            if time.time() - start > seconds / 2:
+                durations = _group_durations(prom.url)
+                for family, prefix in (("ours", "triton-slo-"), ("sloth", "sloth-slo-")):
+                    samples[family].append(sum(v for group, v in durations.items() if group.startswith(prefix)))
+        series = {
+            "ours": prom.query('count({__name__=~"slo:.+", service="bench"})'),
+            "sloth": prom.query('count({__name__=~"slo:.+|sloth_slo_info", sloth_service="bench"})'),
+        }
+    out = {}
+    for family in ("ours", "sloth"):
+        out[family] = {
+            "eval_seconds": statistics.median(samples[family]) if samples[family] else float("nan"),
+            "series": float(series[family][0]["value"][1]) if series[family] else 0.0,
+        }
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--slos", type=int, default=1000)
+    parser.add_argument("--live-slos", type=int, default=50, help="0 skips the live Prometheus measurement")
+    parser.add_argument("--live-seconds", type=float, default=20)
+    parser.add_argument("--history-hours", type=float, default=20,
+                        help="raw history backfilled before the live run (Prometheus keeps 1d)")
+    parser.add_argument("--raw-series", type=int, default=5,
+                        help="raw Triton series per model (success + one failure per reason)")
+    args = parser.parse_args()
+
+    spec = big_spec(args.slos)
+    with tempfile.TemporaryDirectory() as out:
+        for what, module_name in GENERATORS:  # ours first, each timed on its own
+            if module_name in ("slo.rules", "slo.rule_tests"):
+                module = importlib.import_module(module_name)
+                started, cpu = time.perf_counter(), time.process_time()
+                result = module.generate([spec], Path(out), Options())
+                print(f"  {what}: {time.perf_counter() - started:.2f} s wall, {time.process_time() - cpu:.2f} s CPU "
+                      f"({sum(f.stat().st_size for f in result.files) / 1e6:.1f} MB)")
+        started, cpu = time.perf_counter(), time.process_time()
+        result, skipped = run_generators([spec], Path(out), Options())
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+        size = sum(f.stat().st_size for f in result.files)
+    print(f"generate everything, {args.slos} SLOs of every kind: {elapsed:.2f} s wall, {cpu:.2f} s CPU "
+          f"({len(result.files)} files, {size / 1e6:.1f} MB; {len(skipped)} generators not available)")
+
+    spec = availability_spec(100)
+    ours, _ = rules.spec_groups(spec, 30)
+    sloth = sloth_groups(spec)
+    o_model, o_slo = series_per_slo(ours)
+    s_model, s_slo = series_per_slo(sloth)
+    print(f"series per availability SLO: ours {o_model:g} per model + {o_slo:g}, "
+          f"Sloth-shaped {s_model:g} per model + {s_slo:g}")
+    o_read = samples_read_per_model(ours, args.raw_series, 15, 30)
+    s_read = samples_read_per_model(sloth, args.raw_series, 15, 30)
+    print(f"samples read per evaluation per model (30d history, 15s scrape, 30s evaluation, "
+          f"{args.raw_series} raw series): ours {o_read:,.0f}, Sloth-shaped {s_read:,.0f} "
+          f"(ratio {o_read / s_read:.2f})")
+    assert decimal_text(threshold(Decimal("14.4"), Decimal("0.001"))) == "0.0144"
+
+    if args.live_slos:
+        measured = live(args.live_slos, args.live_seconds, args.history_hours)
+        o, s = measured["ours"], measured["sloth"]
+        print(f"live Prometheus, {args.live_slos} availability SLOs, {args.history_hours:g}h of raw history: "
+              "rule evaluation "
+              f"ours {o['eval_seconds'] * 1e3 / args.live_slos:.3f} ms/SLO, "
+              f"Sloth-shaped {s['eval_seconds'] * 1e3 / args.live_slos:.3f} ms/SLO "
+              f"(ratio {o['eval_seconds'] / s['eval_seconds']:.2f}); "
+              f"series ours {o['series'] / args.live_slos:g}/SLO, Sloth-shaped {s['series'] / args.live_slos:g}/SLO")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -32,6 +32,7 @@ EXAMPLE_SPEC = EXAMPLES / "resnet-classifier.yaml"
 BASELINE, CANARY, SIDE_MODEL = "resnet_baseline", "resnet_deep", "resnet_concat"
 PAGE_ALERT = {"errors": "TritonSloAvailabilityBudgetBurn", "latency": "TritonSloLatencyBudgetBurn"}
 FAULT_PARAMS: dict[str, dict[str, float]] = {"errors": {"fraction": 0.3}, "latency": {"delay_s": 0.1}}
+FAULT_METRIC = {"errors": "error_ratio", "latency": "latency_p99"}  # the example's canary metric each fault hits
 FAULT_WORDS = {"errors": "30% of the canary's requests fail (a residual block without its projection: "
                          "a shape error)",
                "latency": "every canary request waits 100 ms more"}
@@ -121,11 +122,25 @@ def _change(check: dict) -> str:
     return f"{check['difference']:+.4f} (margin {check['margin']:+g})"
 
 
-def verdict_story(result: Any) -> str:
+def _split_note(metrics: list[dict], weight: float | None) -> str:
+    """A sentence when the judge found the traffic split off the configured weight (it blocks a PASS)."""
+    traffic = [m for m in metrics if m.get("kind") == "error_ratio" and m.get("checks")]
+    p = min((m["sample_ratio_p"] for m in traffic if m.get("sample_ratio_p") is not None), default=None)
+    if weight is None or p is None or p >= 0.001:
+        return ""
+    check = traffic[0]["checks"][0]
+    total = check["n_baseline"] + check["n_canary"]
+    share = check["n_canary"] / total if total else 0
+    return (f"; the canary got {share:.0%} of the requests, not the configured {weight:g}% (sample-ratio "
+            f"p={p:.1g}: the exporter's probes reach both arms equally), so no PASS until that is explained")
+
+
+def verdict_story(result: Any, weight: float | None = None) -> str:
     """One plain sentence on what the verdict means."""
     if not isinstance(result, dict):
         return "no verdict"
     metrics = result.get("metrics", [])
+    split = _split_note(metrics, weight)
     failed = [f"{m['name']} {_change(c)}" for m in metrics for c in m.get("checks", []) if c["verdict"] == "FAIL"]
     open_ = [m["name"] for m in metrics if m["verdict"] in ("INCONCLUSIVE", "MARGINAL")]
     verdict = result["verdict"]
@@ -133,8 +148,9 @@ def verdict_story(result: Any) -> str:
         return "PASS: every metric shown to be within its margin"
     if failed:
         return f"{verdict}: shown worse than allowed: {'; '.join(failed)}" + (
-            f"; not decided yet: {', '.join(open_)}" if open_ else "")
-    return f"{verdict}: not decided yet ({', '.join(open_)}): too few requests for the margins; nothing shown worse"
+            f"; not decided yet: {', '.join(open_)}" if open_ else "") + split
+    return (f"{verdict}: not decided yet ({', '.join(open_)}): too few requests for the margins; nothing shown "
+            "worse" + split)
 
 
 def window_for(seconds: float, slices: int = 10) -> str:
@@ -182,6 +198,7 @@ def model_costs(api: PromAPI, job: str, window: int, models: list[str]) -> tuple
 
     queries = {
         "requests_per_s": f"sum by (model) (rate(nv_inference_request_success{{{sel}}}[{w}]))",
+        "probes_per_s": f"sum by (model) (rate(triton_slo_probe_requests_total[{w}]))",
         "mean_latency_ms": per_request("nv_inference_request_duration_us"),
         "compute_ms_per_request": per_request("nv_inference_compute_infer_duration_us"),
         "p99_ms": f'max by (model) (nv_inference_request_summary_us{{{sel}, quantile="0.99"}}) / 1000',
@@ -194,7 +211,8 @@ def model_costs(api: PromAPI, job: str, window: int, models: list[str]) -> tuple
         value = figures[name].get(model)
         return "no data" if value is None or value != value else format(value, fmt)
 
-    rows = [(model, cell("requests_per_s", model, ".1f"), cell("mean_latency_ms", model, ".2f"),
+    rows = [(model, cell("requests_per_s", model, ".1f"), cell("probes_per_s", model, ".1f"),
+             cell("mean_latency_ms", model, ".2f"),
              cell("compute_ms_per_request", model, ".2f"), cell("p99_ms", model, ".1f"),
              cell("golden_accuracy", model, ".3f")) for model in models]
     return rows, {"window_s": window, "promql": queries,
@@ -233,6 +251,16 @@ def notifications(webhook: Any) -> list[dict[str, Any]]:
              "labels": alert.get("labels", {}), "annotations": alert.get("annotations", {}),
              "startsAt": alert.get("startsAt"), "endsAt": alert.get("endsAt")}
             for note in list(webhook.alerts) for alert in note.get("alerts", [])]
+
+
+def notification_digest(received: list[dict[str, Any]]) -> str:
+    """``receiver: alertname tier status`` for every distinct alert and status, in order of arrival."""
+    seen: dict[tuple[str, str, str, str], None] = {}
+    for item in received:
+        labels = item["labels"]
+        seen[(item.get("receiver") or "?", labels.get("alertname", "?"),
+              labels.get("tier") or labels.get("model") or "-", item.get("status") or "?")] = None
+    return "; ".join(" ".join(key) for key in seen) or "nothing"
 
 
 # --- live mode -------------------------------------------------------------------------------------------
@@ -394,12 +422,13 @@ def run_live(opts: Options, n: Narrator, summary: Summary, inspect: Callable[[An
         n.wait(phases.canary_s, "canary rollout", traffic.live_counts)
         window = window_for(time.time() - canary_began)
         verdict_run, verdict = canary_verdict(n, prom_url, spec_path, ["--window", window])
-        n.detail("-> " + verdict_story(verdict)
+        n.detail("-> " + verdict_story(verdict, weight)
                  + (". A rollout would stop here; the demo keeps the canary to show an incident."
                     if verdict and verdict.get("verdict") == "FAIL" else ""))
         rows, costs = model_costs(api, "triton", int(time.time() - canary_began), [BASELINE, CANARY])
         n.detail(f"cost of the deeper model, from Prometheus over the canary's {window}:")
-        n.detail(table(rows, ("model", "req/s", "mean ms", "compute ms/req", "P99 ms", "golden acc")), indent=8)
+        header = ("model", "req/s", "of which probes", "mean ms", "compute ms/req", "P99 ms", "golden acc")
+        n.detail(table(rows, header), indent=8)
         memory = memory_figures(api)
         host = memory["triton_host_memory_used_bytes"]
         replayed = ", ".join(f"{m['value_mib']:.0f} MiB ({m['modelName']})" for m in memory["replayed_gpu_fb_used_mib"])
@@ -449,7 +478,7 @@ def run_live(opts: Options, n: Narrator, summary: Summary, inspect: Callable[[An
             n.wait(left, "the canary keeps failing", traffic.live_counts)
         fail_run, fail_verdict = canary_verdict(
             n, prom_url, spec_path, ["--window", window_for(time.time() - canary_began)])
-        n.detail("-> " + verdict_story(fail_verdict))
+        n.detail("-> " + verdict_story(fail_verdict, weight))
         fault_step["canary"] = {"verdict": fail_verdict, **fail_run.record(keep_output=False)}
 
         # 4. rollback ----------------------------------------------------------------------------------
@@ -497,6 +526,7 @@ def run_live(opts: Options, n: Narrator, summary: Summary, inspect: Callable[[An
         traffic.close()
         summary.data["load"] = traffic.stats
         summary.data["notifications"] = notifications(webhook)
+        n.detail("the webhook received: " + notification_digest(summary.data["notifications"]))
         checks = expectations(summary)
         summary.data["checks"] = checks
         summary.data["ok"] = all(checks.values())
@@ -519,12 +549,20 @@ def expectations(summary: Summary) -> dict[str, bool]:
     def verdict(entry: dict | None) -> str | None:
         return ((entry or {}).get("verdict") or {}).get("verdict")
 
-    page = steps.get("fault", {}).get("page", {})
+    def metric(entry: dict | None, name: str) -> str | None:
+        found = [m for m in ((entry or {}).get("verdict") or {}).get("metrics", []) if m["name"] == name]
+        return found[0]["verdict"] if found else None
+
+    fault = steps.get("fault", {})
+    hit = FAULT_METRIC.get(fault.get("fault", ""), "")
+    page = fault.get("page", {})
     return {
         "steady: status exit 0, no tier would fire": bool(steps.get("steady", {}).get("status", {}).get("healthy")),
         "canary: a verdict with reasons": verdict(steps.get("canary")) is not None,
         "fault: a page with a runbook_url reached the webhook": bool(page.get("annotations", {}).get("runbook_url")),
-        "fault: the canary verdict is FAIL": verdict(steps.get("fault", {}).get("canary")) == "FAIL",
+        "fault: the canary verdict is FAIL": verdict(fault.get("canary")) == "FAIL",
+        f"fault: {hit} FAILs, and did not before the fault": (
+            metric(fault.get("canary"), hit) == "FAIL" and metric(steps.get("canary"), hit) not in (None, "FAIL")),
         "fault: the runbook printed": steps.get("fault", {}).get("runbook", {}).get("exit_code") == 0,
         "rollback: the page resolved": bool(steps.get("rollback", {}).get("resolved")),
         "control: an identical canary PASSes": verdict(steps.get("control", {}).get("canary")) == "PASS",

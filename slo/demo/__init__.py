@@ -154,11 +154,13 @@ def write_summary(out: Path, summary: Summary, n: Narrator, code: int) -> None:
     result = [f"\ndone in {n.clock()} (exit {code})"]
     result += [f"  [{'x' if ok else ' '}] {what}" for what, ok in checks.items()]
     if summary.data["skipped"]:
-        result.append("  skipped: " + "; ".join(summary.data["skipped"]))
+        result.append("skipped without servers of our own:")
+        result += [f"  - {what}" for what in summary.data["skipped"]]
     files = [out / "summary.json", out / "summary.txt"]
     if (summary.data.get("snapshot") or {}).get("png"):
         files.append(Path(summary.data["snapshot"]["png"]))
-    result.append("wrote " + ", ".join(str(f) for f in files) + "; everything started was stopped")
+    started = "everything started was stopped" if summary.data["mode"] == "stack" else "nothing was started"
+    result.append("wrote " + ", ".join(str(f) for f in files) + f"; {started}")
     n.say("\n".join(result))
     (out / "summary.json").write_text(json.dumps(summary.data, indent=2, default=str) + "\n")
     (out / "summary.txt").write_text("\n".join(n.lines) + "\n")

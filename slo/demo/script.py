@@ -386,7 +386,8 @@ def run_live(opts: Options, n: Narrator, summary: Summary, inspect: Callable[[An
         n.detail(table([
             ("Triton", f"{triton.http_url} (metrics {triton.metrics_url})",
              f"{', '.join(live.settings.models)}"),
-            ("exporter", live.exporter_url, "triton-slo export (subprocess), probes + golden set"),
+            ("exporter", live.exporter_url, "triton-slo export (a subprocess); probes every 250 ms per model and a "
+             "32-image golden batch every 2 s (defaults 15 s, 30 s), so that minutes hold enough samples"),
             ("Prometheus", prometheus.url, f"{len(rules)} generated rule files, scrape/eval 1s"),
             ("Alertmanager", alertmanager.url, "generated routes; " + "; ".join(am_notes[:-1])),
             ("webhook", webhook.base_url, "in this process: where pages land"),
@@ -397,12 +398,14 @@ def run_live(opts: Options, n: Narrator, summary: Summary, inspect: Callable[[An
         prom_url = prometheus.url
         api = PromAPI(prom_url)
         load_began = time.time()
+        summary.data["load_began"] = load_began
 
         # 1. steady state ---------------------------------------------------------------------------
         n.header(f"steady state: {phases.rate:g} req/s to {BASELINE}, {phases.side_rate:g} req/s to {SIDE_MODEL} "
                  f"(batches of {phases.batch})")
         traffic.steady()
         n.wait(phases.steady_s, "steady load", traffic.live_counts)
+        summary.step("steady")["at"] = time.time()
         status = _cli(n, ["status", str(spec_path), "--prometheus", prom_url])
         status_json = triton_slo(["status", str(spec_path), "--prometheus", prom_url, "--format", "json"]).json()
         would_fire = sorted({f"{s['slo']}:{t}" for s in (status_json or {}).get("slos", [])
@@ -438,7 +441,8 @@ def run_live(opts: Options, n: Narrator, summary: Summary, inspect: Callable[[An
                  "Triton's host memory in use: " + (f"{host / 2**20:.0f} MiB" if host else "no data")
                  + "; the replayed GPU's framebuffer in use: "
                  + (replayed or "none (no recording)") + " (a recording, not this host's models)")
-        summary.step("canary").update({"weight_percent": weight, "window": window, "verdict": verdict,
+        summary.step("canary").update({"began": canary_began, "weight_percent": weight, "window": window,
+                                       "verdict": verdict,
                                        **verdict_run.record(keep_output=False), "costs": costs, "memory": memory})
 
         # 3. fault in the canary --------------------------------------------------------------------
@@ -455,7 +459,7 @@ def run_live(opts: Options, n: Narrator, summary: Summary, inspect: Callable[[An
 
         paged = n.until("waiting for the page at the webhook", phases.page_timeout_s, page)
         fault_step = summary.step("fault")
-        fault_step.update({"fault": opts.fault, "params": params, "model": CANARY})
+        fault_step.update({"at": fault_at, "fault": opts.fault, "params": params, "model": CANARY})
         if not paged:
             raise DemoFailed(f"no page for {CANARY} reached the webhook within {phases.page_timeout_s:g} s "
                              f"(received: {[_page_key(a) for _, a in _alerts_since(webhook, 0)]})")
@@ -499,6 +503,7 @@ def run_live(opts: Options, n: Narrator, summary: Summary, inspect: Callable[[An
 
         cleared = n.until("waiting for the resolved notification", phases.resolve_timeout_s, resolved)
         rollback = summary.step("rollback")
+        rollback["at"] = rollback_at
         rollback["fired"] = sorted("/".join(k) for k in fired)
         rollback["canary_ready_after_unload"] = triton.model_ready(CANARY)
         if not cleared:
@@ -595,11 +600,12 @@ def run_remote(opts: Options, n: Narrator, summary: Summary) -> None:
     n.header("your servers (nothing is started, nothing is changed)")
     servers: dict[str, Any] = {"prometheus": opts.prometheus}
     if opts.triton:
-        code, _ = _get_json(opts.triton.rstrip("/") + "/v2/health/ready")
+        code, body = _get_json(opts.triton.rstrip("/") + "/v2/health/ready")
         ready = {m.name: _get_json(f"{opts.triton.rstrip('/')}/v2/models/{m.name}/ready")[0] == 200
                  for m in spec.service.models}
         servers["triton"] = {"url": opts.triton, "ready": code == 200, "models_ready": ready}
-        n.detail(f"Triton {opts.triton}: " + ("ready" if code == 200 else f"not ready ({code})") + "; models of "
+        state = "ready" if code == 200 else (f"not ready (HTTP {code})" if code else f"not reachable: {body}")
+        n.detail(f"Triton {opts.triton}: {state}; models of "
                  f"{spec_path.name}: " + (", ".join(f"{m} {'ready' if r else 'NOT ready'}" for m, r in ready.items())
                                           or "none named"))
     alerts: list[dict] = []
@@ -641,6 +647,5 @@ def run_remote(opts: Options, n: Narrator, summary: Summary) -> None:
                  "fault injection (never done to someone else's Triton), so no scripted page and no resolution",
                  "time compression (your windows are the spec's real ones)"):
         summary.skip(what)
-    n.detail("skipped without a stack of our own: " + "; ".join(summary.data["skipped"]))
     hard_errors = [r for r in (status, snap) if r.code == 2]
     summary.data["ok"] = not hard_errors

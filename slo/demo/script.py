@@ -301,7 +301,7 @@ def _stack_settings(opts: Options, am_path: Path, rules: list[Path]) -> Any:
     from slo.demo.stack import StackSettings
 
     return StackSettings(workdir=opts.out / "work", alertmanager_config=am_path, rule_files=rules,
-                         dcgm_recording=opts.dcgm_recording, triton_cache=opts.out / "triton")
+                         dcgm_recording=opts.dcgm_recording, triton_cache=opts.out / "triton-weights")
 
 
 class Traffic:
@@ -394,7 +394,7 @@ def run_live(opts: Options, n: Narrator, summary: Summary, inspect: Callable[[An
         ], ("component", "URL", "what")))
         n.detail(opts.dcgm_note)
         n.detail("start-up: " + ", ".join(f"{k} {v:.1f} s" for k, v in live.startup_seconds.items()))
-        n.detail("logs: " + str(opts.out / "work") + f"/{{exporter,prometheus,alertmanager}}, {opts.out / 'triton'}")
+        n.detail(f"logs: {opts.out / 'work'}/{{triton,exporter,prometheus,alertmanager}}")
         prom_url = prometheus.url
         api = PromAPI(prom_url)
         load_began = time.time()

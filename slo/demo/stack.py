@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,7 +52,7 @@ class StackSettings:
                                                            "exporter": "triton-slo"})
     models: tuple[str, ...] = MODEL_NAMES
     scrape_interval: str = "1s"
-    triton_cache: Path | None = None  # trained weights kept between runs
+    triton_cache: Path | None = None  # trained weights kept between runs (linked as Triton's weights folder)
 
 
 class DemoStack:
@@ -89,8 +91,6 @@ class DemoStack:
     def _dir(self, name: str) -> Path:
         path = self.settings.workdir / name
         if path.exists():  # old TSDB or silences would leak an earlier run into this one
-            import shutil
-
             shutil.rmtree(path)
         path.mkdir(parents=True)
         return path
@@ -101,8 +101,7 @@ class DemoStack:
             self.replay = self._timed("dcgm replay", ReplayServer({DCGM_ROUTE: s.dcgm_recording}))
         self.alertmanager = self._timed(
             "alertmanager", Alertmanager(s.alertmanager_config, workdir=self._dir("alertmanager")))
-        triton_dir = s.triton_cache or self._dir("triton")
-        self.triton = self._timed("triton", TritonServer(s.models, workdir=triton_dir))
+        self.triton = self._timed("triton", TritonServer(s.models, workdir=self._triton_dir()))
         self.exporter = self._timed("exporter", self._exporter(self._dir("exporter")))
         targets: list[dict[str, Any]] = [
             {"job": s.jobs["triton"], "targets": [self.triton.metrics_address]},
@@ -119,6 +118,18 @@ class DemoStack:
                      for r in g["rules"] if r.get("health") == "err"]
         if unhealthy:
             raise RuntimeError(f"Prometheus cannot evaluate generated rules: {unhealthy[:3]}")
+
+    def _triton_dir(self) -> Path:
+        """A short temporary folder (PyTriton binds unix sockets under it: 108 bytes at most), with the
+        trained weights linked from the cache; its logs are copied to ``workdir/triton`` at the end."""
+        short = Path(tempfile.mkdtemp(prefix="triton-slo-demo-"))
+        logs = self._dir("triton")
+        self._exit.callback(shutil.rmtree, short, ignore_errors=True)  # runs after Triton stopped
+        self._exit.callback(lambda: [shutil.copy(f, logs) for f in short.glob("*.log")])
+        if self.settings.triton_cache is not None:
+            self.settings.triton_cache.mkdir(parents=True, exist_ok=True)
+            (short / "weights").symlink_to(self.settings.triton_cache.resolve(), target_is_directory=True)
+        return short
 
     def _exporter(self, workdir: Path) -> ManagedProcess:
         assert self.triton is not None

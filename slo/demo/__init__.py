@@ -99,7 +99,7 @@ def options(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Option
         else:
             note = (f"GPU telemetry: NONE. The real dcgm-exporter recordings are absent ({candidate} not found), "
                     "so there is no dcgm-exporter job: GPU series, the GPU SLO and the GPU panels have no data")
-    return Options(out=args.out, phases=QUICK if args.quick else FULL, factor=args.factor, fault=args.fault,
+    return Options(out=args.out.resolve(), phases=QUICK if args.quick else FULL, factor=args.factor, fault=args.fault,
                    dcgm_recording=recording, dcgm_note=note, prometheus=args.prometheus or "",
                    triton=args.triton or "", alertmanager=args.alertmanager or "", spec=args.spec)
 

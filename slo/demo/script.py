@@ -253,6 +253,15 @@ def notifications(webhook: Any) -> list[dict[str, Any]]:
             for note in list(webhook.alerts) for alert in note.get("alerts", [])]
 
 
+def alertmanager_view(alerts: list[dict[str, Any]], model: str) -> list[dict[str, Any]]:
+    """What Alertmanager holds for ``model`` (its /api/v2/alerts): active, or suppressed and why."""
+    return sorted(({"alertname": a["labels"].get("alertname", ""), "tier": a["labels"].get("tier", "-"),
+                    "severity": a["labels"].get("severity", ""), "state": a.get("status", {}).get("state", ""),
+                    "inhibited": bool(a.get("status", {}).get("inhibitedBy"))}
+                   for a in alerts if a.get("labels", {}).get("model") == model),
+                  key=lambda a: (a["severity"], a["tier"]))
+
+
 def notification_digest(received: list[dict[str, Any]]) -> str:
     """``receiver: alertname tier status`` for every distinct alert and status, in order of arrival."""
     seen: dict[tuple[str, str, str, str], None] = {}
@@ -438,7 +447,8 @@ def run_live(opts: Options, n: Narrator, summary: Summary, inspect: Callable[[An
         n.detail("memory: Triton exports no per-model memory on a CPU host; per model it is GPU memory, "
                  f"`{memory['gpu_memory_per_model_promql']}`, which returns "
                  f"{len(memory['gpu_memory_per_model'])} series here (no GPU, so no model-to-GPU row); "
-                 "Triton's host memory in use: " + (f"{host / 2**20:.0f} MiB" if host else "no data")
+                 "memory in use on this host (Triton's nv_cpu_memory_used_bytes): "
+                 + (f"{host / 2**20:.0f} MiB" if host else "no data")
                  + "; the replayed GPU's framebuffer in use: "
                  + (replayed or "none (no recording)") + " (a recording, not this host's models)")
         summary.step("canary").update({"began": canary_began, "weight_percent": weight, "window": window,
@@ -484,6 +494,11 @@ def run_live(opts: Options, n: Narrator, summary: Summary, inspect: Callable[[An
             n, prom_url, spec_path, ["--window", window_for(time.time() - canary_began)])
         n.detail("-> " + verdict_story(fail_verdict, weight))
         fault_step["canary"] = {"verdict": fail_verdict, **fail_run.record(keep_output=False)}
+        held = alertmanager_view(alertmanager.alerts(), CANARY)
+        fault_step["alertmanager"] = held
+        n.detail("Alertmanager holds for " + CANARY + ": " + (", ".join(
+            f"{a['alertname'].removeprefix('TritonSlo')} {a['tier']} {a['state']}"
+            + (" (inhibited by the page)" if a["inhibited"] else "") for a in held) or "nothing"))
 
         # 4. rollback ----------------------------------------------------------------------------------
         fired = {_page_key(a) for _, a in _alerts_since(webhook, seen_before)
@@ -506,6 +521,7 @@ def run_live(opts: Options, n: Narrator, summary: Summary, inspect: Callable[[An
         rollback["at"] = rollback_at
         rollback["fired"] = sorted("/".join(k) for k in fired)
         rollback["canary_ready_after_unload"] = triton.model_ready(CANARY)
+        rollback["triton_server_ready"] = _get_json(triton.http_url + "/v2/health/ready")[0] == 200
         if not cleared:
             raise DemoFailed(f"the page did not resolve within {phases.resolve_timeout_s:g} s of the rollback")
         rollback["seconds_to_resolve"] = round(time.time() - rollback_at, 1)
@@ -513,8 +529,11 @@ def run_live(opts: Options, n: Narrator, summary: Summary, inspect: Callable[[An
                                 for note, a in cleared]
         n.detail(f"resolved after {rollback['seconds_to_resolve']:.0f} s: "
                  + ", ".join(f"{name} tier={tier}" for name, tier in sorted(fired))
-                 + f" (the short windows emptied of the canary's errors); {CANARY} ready: "
-                 f"{rollback['canary_ready_after_unload']}")
+                 + " (their short windows emptied of the canary's errors)")
+        n.detail(f"{CANARY} ready: {_yes(rollback['canary_ready_after_unload'])}; Triton server ready: "
+                 f"{_yes(rollback['triton_server_ready'])}" + ("" if rollback["triton_server_ready"] else
+                 " (Triton, with strict readiness, reports the whole server not ready after the unload: a readiness "
+                 "probe on /v2/health/ready would take it out of service)"))
 
         # wrap up: a control verdict, the on-call board, the record ----------------------------------
         n.header("wrap-up: a control verdict, the on-call board, the summary")
@@ -532,12 +551,19 @@ def run_live(opts: Options, n: Narrator, summary: Summary, inspect: Callable[[An
         summary.data["load"] = traffic.stats
         summary.data["notifications"] = notifications(webhook)
         n.detail("the webhook received: " + notification_digest(summary.data["notifications"]))
+        if any(item["labels"].get("severity") == "warning" for item in summary.data["notifications"]):
+            n.detail("(tickets: the slow ticket tiers still see the incident in their longer windows; Alertmanager "
+                     "held them back while the page fired and lets them through once it resolves)")
         checks = expectations(summary)
         summary.data["checks"] = checks
         summary.data["ok"] = all(checks.values())
         if inspect is not None:
             inspect(live, summary)
         n.detail("stopping everything ...")
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "no"
 
 
 def _link_state(url: str) -> str:

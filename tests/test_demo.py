@@ -110,6 +110,9 @@ def test_quick_demo_plays_the_four_steps(tmp_path: Path) -> None:
     assert fault["runbook"]["exit_code"] == 0 and fault["runbook"]["stdout"].startswith(f"# {PAGE}")
     assert seen["fired_in_prometheus"], "Prometheus never had the page firing"
     assert _verdict(fault["canary"]) == "FAIL" and _verdict(fault["canary"], "error_ratio") == "FAIL"
+    held = fault["alertmanager"]  # Alertmanager's own view during the incident: pages out, tickets inhibited
+    assert any(a["severity"] == "critical" and a["state"] == "active" for a in held), held
+    assert all(a["state"] == "suppressed" and a["inhibited"] for a in held if a["severity"] == "warning"), held
     code_again, again = seen["fault_judged_again"]
     assert code_again == 1 and again["verdict"] == "FAIL"
 
@@ -217,3 +220,16 @@ def test_rewritten_alertmanager_config_passes_amtool(tmp_path: Path) -> None:
     check = subprocess.run([amtool, "check-config", str(path)], capture_output=True, text=True, timeout=30)
     assert check.returncode == 0, check.stdout + check.stderr
     assert any("pagerduty" in n for n in notes)
+
+
+def test_without_the_recordings_it_says_so(monkeypatch, tmp_path: Path) -> None:
+    import slo.demo
+
+    monkeypatch.setattr(slo.demo, "_shared_recording", lambda name: tmp_path / "absent" / name)
+    parser = build_parser()
+    opts = options(parser.parse_args(["--out", str(tmp_path)]), parser)
+    assert opts.dcgm_recording is None and "NONE" in opts.dcgm_note and "not found" in opts.dcgm_note
+    recording = tmp_path / "dcgm.prom"
+    recording.write_text("")
+    opts = options(parser.parse_args(["--dcgm-recording", str(recording)]), parser)
+    assert opts.dcgm_recording == recording

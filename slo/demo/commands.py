@@ -43,4 +43,6 @@ def triton_slo(argv: list[str]) -> CliRun:
             code = cli_main(list(argv))
         except SystemExit as exc:  # argparse's usage errors and --help
             code = exc.code if isinstance(exc.code, int) else 2
+    if code == 130:  # the CLI turns Ctrl-C into exit 130; the demo must stop everything it started
+        raise KeyboardInterrupt
     return CliRun(list(argv), code, out.getvalue(), err.getvalue())

@@ -29,9 +29,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from slo.demo.common import FULL, QUICK, DemoFailed, Options, Summary
 from slo.demo.compress import DEFAULT_FACTOR
 from slo.demo.narrate import Narrator
-from slo.demo.script import FULL, QUICK, DemoFailed, Options, Summary, run_live, run_remote
 
 __all__ = ["main", "run"]
 
@@ -128,8 +128,12 @@ def run(opts: Options, inspect: Callable[[Any, Summary], None] | None = None, li
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         if live:
+            from slo.demo.live import run_live
+
             run_live(opts, n, summary, inspect)
         else:
+            from slo.demo.remote import run_remote
+
             run_remote(opts, n, summary)
         code = 0 if summary.data["ok"] else 1
     except DemoFailed as exc:

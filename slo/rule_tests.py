@@ -1,35 +1,42 @@
 """Generated promtool unit tests of the SLO rules: ``OUT/tests/<service>-slo.yaml``.
 
-For every per-model SLO (availability, latency from a histogram or from summary quantiles,
-accuracy) the tests feed synthetic Triton or exporter series through the generated rules in
-four scenarios: a healthy period (half the budget burn), a slow burn (2x: tickets only), a fast
-burn (a full outage after a clean history, then recovery: pages fire and clear), and, where
+For every SLO the tests feed synthetic input series through the generated rules in several
+scenarios: a healthy period (half the budget burn), a slow burn (2x: tickets only), a fast burn
+(a full outage after a clean history, then recovery: pages fire and clear), and, where
 configured, silence (the no-traffic alert) and low traffic (no page below ``min_events``).
+
+Per-model SLIs (availability, latency from a histogram or from summary quantiles, accuracy) read
+Triton's or the exporter's series, which the tests write. Custom SLIs (ratio, timeslice) read the
+user's own series: their PromQL is parsed, the selectors in it say which counters or gauges to
+write (see "custom SLIs" below), and the reference model evaluates the same query over them.
+A query shape the reference model cannot evaluate gets no test and a `generate` note saying why.
 
 Which alerts fire when is computed by ``slo.refmodel`` from the same input samples, never by
 running the rules; the checked times are the moments an alert starts or stops firing and the
 evaluation just before, so a rule that fires one evaluation early or late fails its test.
-Custom (ratio, timeslice) SLIs are arbitrary PromQL over the user's own series; no inputs can
-be synthesised for them in general, so `generate` says they have no generated test.
 """
 
 from __future__ import annotations
 
 import math
 import re
+import re._parser as re_parser
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
+import promql_parser
 
 from slo import refmodel
+from slo import rules as rules_module
 from slo.burnrate import decimal_text, detection_seconds, reset_seconds
 from slo.durations import format_duration
 from slo.generate import Options, Result
-from slo.model import AvailabilitySLI, LatencySLI, Spec
+from slo.model import AvailabilitySLI, LatencySLI, RatioSLI, Spec, TimesliceSLI
 from slo.rules import (
+    BUDGET_REMAINING,
     NO_TRAFFIC_ALERT,
     SloPlan,
     budget_left_template,
@@ -39,7 +46,17 @@ from slo.rules import (
     rule_file_name,
     spec_groups,
 )
-from slo.sliexpr import GOLDEN_CORRECT, GOLDEN_TOTAL, TRITON_FAILURE, TRITON_SUCCESS, TRITON_SUMMARY, matches
+from slo.sliexpr import (
+    BAD_OP,
+    GOLDEN_CORRECT,
+    GOLDEN_TOTAL,
+    TRITON_FAILURE,
+    TRITON_SUCCESS,
+    TRITON_SUMMARY,
+    matches,
+    quote,
+    with_window,
+)
 
 STEP = 60  # the tests scrape and evaluate every minute
 ANY_MODEL = ("model_a", "1")  # stands for "every model" when an SLO names none
@@ -50,10 +67,11 @@ REASONS = ("BACKEND", "OTHER", "REJECTED", "CANCELED")
 class Series:
     labels: dict[str, str]  # with __name__
     values: list[float]
+    counter: bool = True  # else a gauge
 
     def text(self) -> str:
         name = self.labels["__name__"]
-        rest = ", ".join(f'{k}="{v}"' for k, v in self.labels.items() if k != "__name__")
+        rest = ", ".join(f"{k}={quote(v)}" for k, v in self.labels.items() if k != "__name__")
         return f"{name}{{{rest}}}"
 
 
@@ -65,6 +83,13 @@ class Scenario:
     checks: set[int] = field(default_factory=set)  # sample indices to check
     # (start, end) index ranges inside which an alert changes state at most once
     monotone: list[tuple[int, int]] = field(default_factory=list)
+    _engine: refmodel.PromQL | None = None
+
+    def engine(self) -> refmodel.PromQL:
+        """The scenario's inputs for the PromQL reference model (built once)."""
+        if self._engine is None:
+            self._engine = refmodel.PromQL([(s.labels, s.values) for s in self.series], STEP)
+        return self._engine
 
 
 # --- inputs ----------------------------------------------------------------------------------
@@ -121,7 +146,7 @@ def _summary_series(p: SloPlan, quantiles: list[float], requests: list[int]) -> 
     for model, version in _groups(p):
         base = {**service.triton_selector, "model": model, "version": version}
         out.append(Series({"__name__": TRITON_SUMMARY, **base, "quantile": decimal_text(Decimal(repr(sli.quantile)))},
-                          quantiles))
+                          quantiles, False))
         out.append(Series({"__name__": TRITON_SUCCESS, **base}, _counter(requests)))
         out.append(Series({"__name__": TRITON_FAILURE, **base}, _counter([0] * len(requests))))
     return out
@@ -136,7 +161,8 @@ def _steps(seconds: float) -> int:
     return int(math.ceil(seconds / STEP))
 
 
-def scenarios(p: SloPlan) -> list[Scenario]:
+def scenarios(p: SloPlan, custom: CustomSli | None = None) -> list[Scenario]:
+    """The input scenarios of one SLO (``custom``: how to write a ratio or timeslice SLO's series)."""
     budget = p.budget
     longest_page = max([t.long_window for t in p.tiers if t.severity == "critical"] or [p.base])
     clean = _steps(longest_page) + 1  # the Workbook's timings assume a full clean long window
@@ -146,40 +172,49 @@ def scenarios(p: SloPlan) -> list[Scenario]:
     recovery = _steps(max(resets or [p.base])) + 5
     fast_len = clean + outage + recovery
     out = []
+
+    def events(good: list[int], bad: list[int]) -> list[Series]:
+        return custom.event_series(good, bad) if custom else _event_series(p, good, bad)
+
     if p.queries.slices:
         limit = p.queries.slice_limit
-        good, bad = limit / 2, limit * 2
-        slice_steps = max(1, _steps(p.queries.slice_seconds))
-        healthy = [math.nan if i % 7 == 3 else good for i in range(60)]  # NaN: no requests, not bad
+
+        def slices(flags: list[int | None], requests: list[int]) -> list[Series]:
+            """Inputs from each sample's verdict: 1 bad, 0 good, None no requests (summary NaN, not bad)."""
+            if custom:
+                return custom.slice_series(flags)
+            gauge = [math.nan if f is None else limit * 2 if f else limit / 2 for f in flags]
+            return _summary_series(p, gauge, requests)
+
+        slice_steps = max(1, _steps(custom.slice_seconds if custom else p.queries.slice_seconds))
+        healthy = [None if i % 7 == 3 else 0 for i in range(60)]
         every = max(2, round((slice_steps + 1) / (2 * float(budget))))
-        slow = [bad if i % every == 0 else good for i in range(max(120, 3 * every))]
-        fast = [bad if clean <= i < clean + outage else good for i in range(fast_len)]
-        out.append(Scenario("healthy", _summary_series(p, healthy, [100] * len(healthy)), len(healthy),
+        slow = [1 if i % every == 0 else 0 for i in range(max(120, 3 * every))]
+        fast = [1 if clean <= i < clean + outage else 0 for i in range(fast_len)]
+        out.append(Scenario("healthy", slices(healthy, [100] * len(healthy)), len(healthy),
                             {30, len(healthy) - 1}))
-        out.append(Scenario("slow burn", _summary_series(p, slow, [100] * len(slow)), len(slow),
+        out.append(Scenario("slow burn", slices(slow, [100] * len(slow)), len(slow),
                             {len(slow) // 2, len(slow) - 1}))
-        out.append(Scenario("fast burn", _summary_series(p, fast, [100] * fast_len), fast_len,
+        out.append(Scenario("fast burn", slices(fast, [100] * fast_len), fast_len,
                             {clean - 1, fast_len - 1}, [(clean, clean + outage), (clean + outage, fast_len)]))
-        traffic = [100] * len(healthy)
     else:
         rate = _rate_per_sample(budget)
         half = int(round(rate * float(budget) / 2))
         double = int(round(rate * float(budget) * 2))
         n = 30
-        out.append(Scenario("healthy", _event_series(p, [rate - half] * n, [half] * n), n, {15, n - 1}))
+        out.append(Scenario("healthy", events([rate - half] * n, [half] * n), n, {15, n - 1}))
         n = 60
-        out.append(Scenario("slow burn", _event_series(p, [rate - double] * n, [double] * n), n, {30, n - 1}))
+        out.append(Scenario("slow burn", events([rate - double] * n, [double] * n), n, {30, n - 1}))
         bad = [rate if clean <= i < clean + outage else 0 for i in range(fast_len)]
         good = [rate - b for b in bad]
-        out.append(Scenario("fast burn", _event_series(p, good, bad), fast_len, {clean - 1, fast_len - 1},
+        out.append(Scenario("fast burn", events(good, bad), fast_len, {clean - 1, fast_len - 1},
                             [(clean, clean + outage), (clean + outage, fast_len)]))
         min_events = p.slo.alerting.min_events
         base_steps = max(1, p.base // STEP)
         if min_events > 0 and (min_events - 1) // base_steps >= 1:
             few = (min_events - 1) // base_steps  # fewer than min_events in the base window
             n = 30
-            out.append(Scenario("low traffic", _event_series(p, [0] * n, [few] * n), n, {15, n - 1}))
-        traffic = None
+            out.append(Scenario("low traffic", events([0] * n, [few] * n), n, {15, n - 1}))
     silence_for = p.slo.alerting.no_traffic_for
     if silence_for and no_traffic_rule(p):
         busy, quiet = 30, _steps(silence_for) + 5
@@ -188,10 +223,416 @@ def scenarios(p: SloPlan) -> list[Scenario]:
             series = _summary_series(p, [p.queries.slice_limit / 2] * n, [100 if i < busy else 0 for i in range(n)])
         else:
             rate = _rate_per_sample(budget)
-            series = _event_series(p, [rate if i < busy else 0 for i in range(n)], [0] * n)
+            series = events([rate if i < busy else 0 for i in range(n)], [0] * n)
         out.append(Scenario("silence", series, n, {busy - 1, n - 1}, [(busy, n)]))
-    del traffic
     return out
+
+
+# --- custom SLIs (ratio, timeslice): inputs synthesised from the user's own PromQL ---------------
+# The selectors inside the user's queries say which series to write: each gets the labels its
+# matchers ask for (a regex gets a value it matches), and every free ``by`` label two values, so
+# that one group burns while the other stays healthy. The reference model evaluates the user's
+# query over those series (refmodel.PromQL); a shape it cannot evaluate, or series that do not
+# give the intended error ratio or slice verdicts, leave the SLO without a test, with a note.
+
+TOTAL_ROLE, GOOD_ROLE, BAD_ROLE = "total", "good", "bad"
+
+
+@dataclass(frozen=True)
+class Leaf:
+    """A selector in a user's query: the series it reads are counters (under rate/increase) or gauges."""
+
+    name: str
+    matchers: tuple[tuple[str, str, str], ...]  # with ("__name__", "=", name)
+    counter: bool
+
+
+def parse_query(query: str) -> object:
+    """A user's query parsed, ``{{.window}}`` standing for ``refmodel.WINDOW_SENTINEL``."""
+    try:
+        return promql_parser.parse(with_window(query, refmodel.WINDOW_SENTINEL))
+    except (ValueError, RuntimeError) as exc:
+        raise refmodel.Unsupported(f"the query does not parse ({exc})") from None
+
+
+def _selector_leaf(selector: object, counter: bool) -> Leaf:
+    if not selector.name:
+        raise refmodel.Unsupported("a selector without a metric name")
+    ops = {"Equal": "=", "NotEqual": "!=", "Re": "=~", "NotRe": "!~"}
+    matchers = tuple((m.name, ops[str(m.op).rsplit(".", 1)[-1]], m.value) for m in selector.matchers.matchers)
+    return Leaf(selector.name, (("__name__", "=", selector.name), *matchers), counter)
+
+
+def query_leaves(expr: object) -> tuple[list[Leaf], list[str]]:
+    """The selectors of a query and the labels its aggregations group by."""
+    leaves: list[Leaf] = []
+    by: list[str] = []
+
+    def visit(node: object) -> None:
+        pp = promql_parser
+        if isinstance(node, pp.VectorSelector):
+            leaves.append(_selector_leaf(node, counter=False))
+        elif isinstance(node, pp.MatrixSelector):
+            leaves.append(_selector_leaf(node.vector_selector, counter=False))
+        elif isinstance(node, pp.Call):
+            args = list(node.args)
+            if node.func.name in ("rate", "increase") and args and isinstance(args[0], pp.MatrixSelector):
+                leaves.append(_selector_leaf(args[0].vector_selector, counter=True))
+            else:
+                for arg in args:
+                    visit(arg)
+        elif isinstance(node, pp.AggregateExpr):
+            if node.modifier is not None and node.modifier.type == pp.AggModifierType.By:
+                by.extend(label for label in node.modifier.labels if label not in by)
+            visit(node.expr)
+        elif isinstance(node, pp.BinaryExpr):
+            visit(node.lhs)
+            visit(node.rhs)
+        elif isinstance(node, (pp.ParenExpr, pp.UnaryExpr, pp.SubqueryExpr)):
+            visit(node.expr)
+
+    visit(expr)
+    return leaves, by
+
+
+def regex_example(pattern: str) -> str | None:
+    """A value the (simple) regex matches in full, or None."""
+    try:
+        parsed = re_parser.parse(pattern)
+    except re.error:
+        return None
+
+    def gen(items) -> str | None:  # noqa: ANN001 - sre items
+        out = []
+        for op, arg in items:
+            name = str(op)
+            if name == "LITERAL":
+                out.append(chr(arg))
+            elif name == "ANY":
+                out.append("0")
+            elif name == "IN":
+                first = arg[0]
+                if str(first[0]) == "LITERAL":
+                    out.append(chr(first[1]))
+                elif str(first[0]) == "RANGE":
+                    out.append(chr(first[1][0]))
+                elif str(first[0]) == "CATEGORY":
+                    out.append({"CATEGORY_DIGIT": "0", "CATEGORY_WORD": "a", "CATEGORY_SPACE": " "}.get(
+                        str(first[1]), "a"))
+                else:
+                    return None
+            elif name == "BRANCH":
+                part = gen(arg[1][0])
+                if part is None:
+                    return None
+                out.append(part)
+            elif name == "SUBPATTERN":
+                part = gen(arg[3])
+                if part is None:
+                    return None
+                out.append(part)
+            elif name in ("MAX_REPEAT", "MIN_REPEAT"):
+                low, high, sub = arg
+                part = gen(sub)
+                if part is None:
+                    return None
+                out.append(part * (max(low, 1) if high >= 1 else 0))
+            elif name == "AT":
+                continue
+            else:
+                return None
+        return "".join(out)
+
+    text = gen(parsed)
+    return text if text is not None and re.fullmatch(pattern, text) else None
+
+
+def _selects(leaf: Leaf, labels: dict[str, str]) -> bool:
+    return matches(labels, leaf.matchers)
+
+
+def _leaf_labels(leaf: Leaf, group_by: list[str], variant: int) -> dict[str, str]:
+    labels = {"__name__": leaf.name}
+    constrained = set()
+    for label, op, value in leaf.matchers[1:]:
+        constrained.add(label)
+        if op == "=":
+            labels[label] = value
+        elif op == "=~":
+            example = regex_example(value)
+            if example is None:
+                raise refmodel.Unsupported(f"no value found for {label}=~{quote(value)}")
+            labels[label] = example
+    for label in group_by:
+        if label not in labels and label != "__name__":
+            labels[label] = str(variant)
+    for label, op, value in leaf.matchers[1:]:  # a negative matcher the empty value breaks
+        if not matches(labels, [(label, op, value)]):
+            for option in ("x", "other", "0"):
+                if matches({**labels, label: option}, [(label, op, value)]):
+                    labels[label] = option
+                    break
+    labels = {k: v for k, v in labels.items() if v != ""}
+    if not _selects(leaf, labels):
+        raise refmodel.Unsupported(f"no series found that {leaf.name}'s selector selects")
+    return labels
+
+
+def _outside(labels: dict[str, str], inside: Leaf, keep: Leaf) -> dict[str, str] | None:
+    """The labels changed on one label so that ``keep`` still selects them and ``inside`` does not."""
+    for label, op, value in inside.matchers[1:]:
+        if op in ("=", "=~"):
+            options = ["200", "0", "ok", "other", "", value + "x"]
+        else:
+            options = [value if op == "!=" else regex_example(value)]
+        for option in options:
+            if option is None:
+                continue
+            trial = {k: v for k, v in {**labels, label: option}.items() if v != ""}
+            if not _selects(inside, trial) and _selects(keep, trial):
+                return trial
+    return None
+
+
+def _single_counter(leaves: list[Leaf], what: str) -> Leaf:
+    if len(leaves) != 1 or not leaves[0].counter:
+        raise refmodel.Unsupported(f"its {what} query is not one counter under rate() or increase()")
+    return leaves[0]
+
+
+@dataclass
+class CustomSli:
+    """How to write inputs for one ratio or timeslice SLO, and how the reference model reads them."""
+
+    kind: str  # ratio or timeslice
+    names: set[str]  # metric names read
+    variants: int  # groups written: the first follows the scenario, the others stay healthy
+    # ratio: per variant, (labels, role) of the counters written
+    counters: list[list[tuple[dict[str, str], str]]] = field(default_factory=list)
+    numerator: object = None  # parsed bad (or good) query
+    total: object = None
+    bad_given: bool = True
+    # timeslice: per variant, the labels of each leaf; knob values per leaf for a good and a bad slice
+    query: object = None
+    leaves: list[Leaf] = field(default_factory=list)
+    leaf_labels: list[list[dict[str, str]]] = field(default_factory=list)
+    good_knobs: tuple[float, ...] = ()
+    bad_knobs: tuple[float, ...] = ()
+    bad_op: str = ">"
+    limit: float = 0.0
+    slice_seconds: int = 0
+    interval: int = 60
+
+    # -- inputs
+
+    def event_series(self, good: list[int], bad: list[int]) -> list[Series]:
+        out = []
+        for variant, counters in enumerate(self.counters):
+            g, b = (good, bad) if variant == 0 else ([x + y for x, y in zip(good, bad, strict=True)], [0] * len(bad))
+            per_role = {GOOD_ROLE: g, BAD_ROLE: b, TOTAL_ROLE: [x + y for x, y in zip(g, b, strict=True)]}
+            out += [Series(dict(labels), _counter(per_role[role]), True) for labels, role in counters]
+        return out
+
+    def slice_series(self, flags: list[int | None]) -> list[Series]:
+        out = []
+        for variant, labels_of_leaves in enumerate(self.leaf_labels):
+            for i, (leaf, labels) in enumerate(zip(self.leaves, labels_of_leaves, strict=True)):
+                knobs = [self.bad_knobs[i] if flag and variant == 0 else self.good_knobs[i] for flag in flags]
+                if leaf.counter:
+                    out.append(Series(dict(labels), _counter([int(k) for k in knobs]), True))
+                else:
+                    out.append(Series(dict(labels), [float(k) for k in knobs], False))
+        return _unique(out)
+
+    # -- the reference model over inputs
+
+    def events(self, engine: refmodel.PromQL, times: np.ndarray) -> Callable[[int], refmodel.Vector]:
+        return _cached(lambda w: _no_name(engine.evaluate(self.total, times, w)))
+
+    def errors(self, engine: refmodel.PromQL, times: np.ndarray,
+               events: Callable[[int], refmodel.Vector]) -> Callable[[int], refmodel.Vector]:
+        if self.bad_given:
+            return _cached(lambda w: _no_name(engine.evaluate(self.numerator, times, w)))
+
+        def bad(w: int) -> refmodel.Vector:  # clamp_min((total) - (good), 0)
+            good = _no_name(engine.evaluate(self.numerator, times, w))
+            out = {}
+            for key, (tv, tp) in events(w).items():
+                if key in good:
+                    gv, gp = good[key]
+                    present = tp & gp
+                    with np.errstate(invalid="ignore"):
+                        out[key] = (np.where(present, np.maximum(tv - gv, 0.0), math.nan), present)
+            return out
+        return _cached(bad)
+
+    def bad_slices(self, engine: refmodel.PromQL, times: np.ndarray) -> refmodel.Vector:
+        """1/0 per group and evaluation: the slice ending then is bad (judged on its worst value)."""
+        if self.slice_seconds > self.interval:
+            worst = "max" if self.bad_op in (">", ">=") else "min"
+            value = engine.over_time(self.query, times, 0, self.slice_seconds, self.interval, worst)
+        else:
+            value = engine.evaluate(self.query, times, 0)
+        if not isinstance(value, dict):
+            raise refmodel.Unsupported("the query is a number, not a vector")
+        compare = refmodel.COMPARE[self.bad_op]
+        out = {}
+        for key, (v, present) in _no_name(value).items():
+            with np.errstate(invalid="ignore"):
+                out[key] = (np.where(present, compare(v, self.limit).astype(float), math.nan), present)
+        return out
+
+
+def _cached(fn: Callable[[int], refmodel.Vector]) -> Callable[[int], refmodel.Vector]:
+    memo: dict[int, refmodel.Vector] = {}
+
+    def get(window: int) -> refmodel.Vector:
+        if window not in memo:
+            memo[window] = fn(window)
+        return memo[window]
+    return get
+
+
+def _no_name(value: refmodel.Vector | np.ndarray) -> refmodel.Vector:
+    """A query's groups as a recording rule writes them (the metric name replaced)."""
+    if not isinstance(value, dict):
+        raise refmodel.Unsupported("the query is a number, not a vector")
+    out = {}
+    for key, sample in value.items():
+        plain = tuple(kv for kv in key if kv[0] != "__name__")
+        if plain in out:
+            raise refmodel.Unsupported("the query returns series that differ only in their name")
+        out[plain] = sample
+    return out
+
+
+def _unique(series: list[Series]) -> list[Series]:
+    seen, out = set(), []
+    for s in series:
+        if s.text() not in seen:
+            seen.add(s.text())
+            out.append(s)
+    return out
+
+
+def _variants(group_by: list[str], leaves: list[Leaf]) -> int:
+    constrained = {label for leaf in leaves for label, op, _ in leaf.matchers if op in ("=", "=~")}
+    return 2 if any(label not in constrained for label in group_by) else 1
+
+
+def custom_sli(p: SloPlan, interval: int) -> CustomSli:
+    """The recipe of a ratio or timeslice SLO's inputs; raises refmodel.Unsupported with the reason."""
+    sli = p.slo.sli
+    if isinstance(sli, RatioSLI):
+        return _ratio_sli(sli)
+    if isinstance(sli, TimesliceSLI):
+        return _timeslice_sli(sli, interval)
+    raise refmodel.Unsupported(f"a {p.queries.kind} SLI is not custom")
+
+
+def _ratio_sli(sli: RatioSLI) -> CustomSli:
+    if getattr(sli, "precomputed", False):
+        raise refmodel.Unsupported("a precomputed error ratio has no event counts to write; not modelled yet")
+    bad_given = bool(sli.bad)
+    numerator = parse_query(sli.bad or sli.good)
+    total = parse_query(sli.total)
+    n_leaves, n_by = query_leaves(numerator)
+    t_leaves, t_by = query_leaves(total)
+    n_leaf = _single_counter(n_leaves, "bad" if bad_given else "good")
+    t_leaf = _single_counter(t_leaves, "total")
+    group_by = list(dict.fromkeys(n_by + t_by))
+    variants = _variants(group_by, [n_leaf, t_leaf])
+    role, other = (BAD_ROLE, GOOD_ROLE) if bad_given else (GOOD_ROLE, BAD_ROLE)
+    counters = []
+    for variant in range(variants):
+        ln = _leaf_labels(n_leaf, group_by, variant)
+        lt = _leaf_labels(t_leaf, group_by, variant)
+        if _selects(t_leaf, ln):  # the numerator's series are part of the total: add the rest
+            rest = lt if lt != ln and not _selects(n_leaf, lt) else _outside(ln, n_leaf, t_leaf)
+            if rest is None:
+                raise refmodel.Unsupported("no series found that the total counts and the "
+                                           f"{role} query does not")
+            counters.append([(ln, role), (rest, other)])
+        else:
+            if _selects(n_leaf, lt):
+                raise refmodel.Unsupported(f"the {role} query also counts the total's series")
+            counters.append([(ln, role), (lt, TOTAL_ROLE)])
+    custom = CustomSli("ratio", {n_leaf.name, t_leaf.name}, variants, counters=counters, numerator=numerator,
+                       total=total, bad_given=bad_given)
+    _check_ratio(custom)
+    return custom
+
+
+def _check_ratio(custom: CustomSli) -> None:
+    """The synthesised series must give each group the intended error ratio (10%)."""
+    n = 12
+    series = custom.event_series([900] * n, [100] * n)
+    engine = refmodel.PromQL([(s.labels, s.values) for s in series], STEP)
+    times = np.array([float((n - 1) * STEP)])
+    events = custom.events(engine, times)
+    errors = custom.errors(engine, times, events)(300)
+    totals = events(300)
+    ratios = {k: errors[k][0][0] / totals[k][0][0] for k in totals if k in errors}
+    expected = [0.1] + [0.0] * (custom.variants - 1)
+    if len(ratios) != custom.variants or sorted(round(r, 9) for r in ratios.values()) != sorted(expected):
+        raise refmodel.Unsupported("the series written for its selectors do not give the intended error ratio")
+
+
+def _knob_candidates(limit: float) -> list[float]:
+    raw = [limit * 2, limit / 2, limit * 10, limit / 10, limit + 1, limit - 1, limit + 10, limit - 10,
+           0.0, 1.0, 10.0, 100.0, 1000.0, -1.0]
+    out = []
+    for value in raw:
+        value = float(f"{value:.6g}")
+        if math.isfinite(value) and value not in out:
+            out.append(value)
+    return out
+
+
+def _timeslice_sli(sli: TimesliceSLI, interval: int) -> CustomSli:
+    query = parse_query(sli.query)
+    leaves, group_by = query_leaves(query)
+    leaves = list({(leaf.name, leaf.matchers, leaf.counter): leaf for leaf in leaves}.values())
+    if not leaves or len(leaves) > 2:
+        raise refmodel.Unsupported("its query reads no selector or more than two")
+    variants = _variants(group_by, leaves)
+    leaf_labels = [[_leaf_labels(leaf, group_by, v) for leaf in leaves] for v in range(variants)]
+    custom = CustomSli("timeslice", {leaf.name for leaf in leaves}, variants, query=query, leaves=leaves,
+                       leaf_labels=leaf_labels, bad_op=BAD_OP[sli.op], limit=float(sli.threshold),
+                       slice_seconds=sli.slice_seconds, interval=interval)
+    if len(leaves) == 1:
+        options = [(c,) for c in _knob_candidates(float(sli.threshold))]
+    else:
+        small = [0.0, 1.0, 10.0, 100.0, 1000.0]
+        options = [(a, b) for a in small for b in small]
+    options = [o for o in options if all(k >= 0 and k == int(k) for k, leaf in zip(o, leaves, strict=True)
+                                         if leaf.counter)]
+    good = bad = None
+    for knobs in options:
+        verdict = _slice_verdict(custom, knobs)
+        if verdict is False and good is None:
+            good = knobs
+        elif verdict is True and bad is None:
+            bad = knobs
+    if good is None or bad is None:
+        raise refmodel.Unsupported("no input values found that make a slice good and another bad")
+    custom.good_knobs, custom.bad_knobs = good, bad
+    return custom
+
+
+def _slice_verdict(custom: CustomSli, knobs: tuple[float, ...]) -> bool | None:
+    """Whether steady inputs at these values make every group's slice bad (True), good (False), else None."""
+    n = 15
+    probe = CustomSli(**{**custom.__dict__, "good_knobs": knobs, "bad_knobs": knobs, "variants": 1,
+                         "leaf_labels": custom.leaf_labels[:1]})
+    series = probe.slice_series([0] * n)
+    engine = refmodel.PromQL([(s.labels, s.values) for s in series], STEP)
+    try:
+        bad = probe.bad_slices(engine, np.array([float((n - 1) * STEP)]))
+    except refmodel.Unsupported:
+        return None
+    verdicts = {bool(v[0]) for v, present in bad.values() if present[0]}
+    return verdicts.pop() if len(verdicts) == 1 and len(bad) == 1 else None
 
 
 # --- the reference model over the inputs -----------------------------------------------------
@@ -214,15 +655,59 @@ def _selected(sets: tuple, series: list[Series]) -> list[Series]:
     return [s for s in series if any(matches(s.labels, m) for m in sets)]
 
 
-def _by_group(selected: list[Series]) -> dict[tuple[str, str], list[Series]]:
-    groups: dict[tuple[str, str], list[Series]] = {}
+def _by_group(selected: list[Series]) -> dict[refmodel.LabelKey, list[Series]]:
+    """Series by the (model, version) group the rules sum them into."""
+    groups: dict[refmodel.LabelKey, list[Series]] = {}
     for s in selected:
-        groups.setdefault((s.labels.get("model", ""), s.labels.get("version", "")), []).append(s)
+        key = refmodel.label_key({"model": s.labels.get("model", ""), "version": s.labels.get("version", "")})
+        groups.setdefault(key, []).append(s)
     return groups
 
 
-def _models(p: SloPlan, series: list[Series]) -> dict[tuple[str, str], refmodel.EventModel | refmodel.SliceModel]:
-    """The reference model of each (model, version) an SLO selects from the inputs."""
+class VectorRate(refmodel.RateFn):
+    """One group of a custom query's result, as a rate by window (absent where the group is)."""
+
+    def __init__(self, vectors: Callable[[int], refmodel.Vector], key: refmodel.LabelKey, length: int) -> None:
+        self.vectors, self.key, self.length = vectors, key, length
+        self.memo: dict[int, np.ndarray] = {}
+
+    def array(self, window: int, length: int) -> np.ndarray:
+        if window not in self.memo:
+            values, present = self.vectors(window).get(self.key, (np.full(self.length, math.nan),
+                                                                  np.zeros(self.length, dtype=bool)))
+            if (present & np.isnan(values)).any():
+                raise refmodel.Unsupported("its query gives NaN for the inputs written")
+            self.memo[window] = np.where(present, values, math.nan)
+        return self.memo[window]
+
+    def __call__(self, index: int, window: int) -> float | None:
+        value = self.array(window, self.length)[index]
+        return None if value != value else float(value)
+
+
+def _custom_models(p: SloPlan, custom: CustomSli, scenario: Scenario) -> dict:
+    engine, length = scenario.engine(), scenario.length
+    times = np.arange(length, dtype=float) * STEP
+    out: dict = {}
+    if custom.kind == "timeslice":
+        for key, (bad, present) in custom.bad_slices(engine, times).items():
+            out[key] = refmodel.SliceModel.from_bad([float(b) if ok else None for b, ok in
+                                                     zip(bad.tolist(), present.tolist(), strict=True)], STEP)
+        return out
+    events = custom.events(engine, times)
+    errors = custom.errors(engine, times, events)
+    for key in events(p.base):
+        if key in errors(p.base):
+            out[key] = refmodel.EventModel(VectorRate(errors, key, length), VectorRate(events, key, length), length,
+                                           STEP, p.base)
+    return out
+
+
+def _models(p: SloPlan, scenario: Scenario, custom: CustomSli | None = None) -> dict:
+    """The reference model of each group (model and version, or the custom query's) the SLO reads."""
+    if custom is not None:
+        return _custom_models(p, custom, scenario)
+    series = scenario.series
     q = p.queries
     out: dict = {}
     if q.slices:
@@ -277,18 +762,21 @@ def _annotations(rule: dict, render: Callable[[str], str]) -> tuple:
 
 
 class SpecIndex:
-    """The per-model SLOs of a spec, found by the series they read (a spec may hold thousands)."""
+    """The SLOs of a spec the tests can model, found by the series they read (a spec may hold thousands)."""
 
-    def __init__(self, plans: list[SloPlan], rules: dict[str, list[dict]]) -> None:
+    def __init__(self, plans: list[SloPlan], rules: dict[str, list[dict]], custom: dict[str, CustomSli]) -> None:
         self.rules = rules
+        self.custom = custom  # custom SLOs the reference model evaluates, by SLO name
+        self.budget_lag: dict[str, int] = {}  # evaluations the alerts' "budget left" lags behind
         self.by_key: dict[tuple[str, str], list[SloPlan]] = {}
         self.watching: list[tuple[SloPlan, dict]] = []
         for p in plans:
-            if not p.queries.per_model:
+            if not p.queries.per_model and p.slo.name not in custom:
                 continue
-            models = [m.name for m in p.spec.models_of(p.slo)] or ["*"]
-            for name in _metric_names(p):
-                for model in models:
+            models = [m.name for m in p.spec.models_of(p.slo)] if p.queries.per_model else []
+            names = _metric_names(p) if p.queries.per_model else custom[p.slo.name].names
+            for name in names:
+                for model in models or ["*"]:
                     self.by_key.setdefault((name, model), []).append(p)
             rule = next((r for r in rules[p.slo.name] if r.get("alert") == NO_TRAFFIC_ALERT), None)
             if rule is not None:
@@ -313,7 +801,10 @@ class Reference:
         for p in index.readers(scenario.series):
             if p.alertname in alertnames:
                 burn_rules = [r for r in index.rules[p.slo.name] if r.get("alert") == p.alertname]
-                self.burning.append((p, burn_rules, _models(p, scenario.series), _tiers(p)))
+                models = _models(p, scenario, index.custom.get(p.slo.name))
+                self.burning.append((p, burn_rules, models, _tiers(p)))
+        self.custom = index.custom
+        self.budget_lag = index.budget_lag
         if NO_TRAFFIC_ALERT in alertnames:
             self.watching = index.watching
 
@@ -321,10 +812,11 @@ class Reference:
         out: set[Firing] = set()
         for p, burn_rules, models, tiers in self.burning:
             for group, model in models.items():
-                series_labels = {**p.labels, "model": group[0], "version": group[1]}
+                series_labels = {**dict(group), **p.labels}  # a recording rule's labels win
                 left = ""
                 if annotate:
-                    remaining = refmodel.budget_remaining(model, p.period, p.budget, index)
+                    at = index - self.budget_lag.get(p.slo.name, 0)
+                    remaining = refmodel.budget_remaining(model, p.period, p.budget, at) if at >= 0 else None
                     left = "unknown" if remaining is None else humanize_percentage(remaining)
                 for tier, rule in zip(tiers, burn_rules, strict=True):
                     value = refmodel.fires(model, tier, p.budget, index, p.slo.alerting.min_events)
@@ -346,18 +838,25 @@ class Reference:
                 rows += [refmodel.fires_array(model, t, p.budget, length, p.slo.alerting.min_events) for t in tiers]
         for p, _ in self.watching:
             window = p.slo.alerting.no_traffic_for
-            for counters in _by_group(_selected(p.queries.traffic_sets, self.scenario.series)).values():
-                rows.append(refmodel.summed_rate([c.values for c in counters], STEP).array(window, length) == 0)
+            rows += [(rate == 0) for rate in self._traffic(p, window).values()]
         return np.array(rows, dtype=bool).reshape(len(rows), length)
+
+    def _traffic(self, p: SloPlan, window: int) -> dict[refmodel.LabelKey, np.ndarray]:
+        """Events per second over ``window`` of each group the SLO reads, at every sample (NaN: absent)."""
+        length = self.scenario.length
+        custom = self.custom.get(p.slo.name)
+        if custom is not None:
+            events = custom.events(self.scenario.engine(), np.arange(length, dtype=float) * STEP)
+            return {key: np.where(present, values, math.nan) for key, (values, present) in events(window).items()}
+        selected = _selected(p.queries.traffic_sets, self.scenario.series)
+        return {group: refmodel.summed_rate([c.values for c in counters], STEP).array(window, length)
+                for group, counters in _by_group(selected).items()}
 
     def _no_traffic(self, p: SloPlan, rule: dict, index: int, annotate: bool) -> set[Firing]:
         out = set()
-        window = p.slo.alerting.no_traffic_for
-        selected = _selected(p.queries.traffic_sets, self.scenario.series)
-        for group, counters in _by_group(selected).items():
-            rate = refmodel.summed_rate([c.values for c in counters], STEP)(index, window)
-            if rate is not None and rate == 0:
-                out.add(self._no_traffic_firing(p, rule, {"model": group[0], "version": group[1]}, annotate))
+        for group, rates in self._traffic(p, p.slo.alerting.no_traffic_for).items():
+            if rates[index] == 0:
+                out.add(self._no_traffic_firing(p, rule, dict(group), annotate))
         for matchers in p.queries.absent_sets:
             if not any(matches(s.labels, matchers) for s in self.scenario.series):
                 out.add(self._no_traffic_firing(p, rule, {k: v for k, op, v in matchers if k != "__name__"}, annotate))
@@ -429,32 +928,75 @@ class SpecTests:
     timelines: dict[tuple[str, str], dict[int, set[Firing]]]
 
 
+def budget_lags(spec: Spec, evaluation_interval: int) -> dict[str, int]:
+    """Per SLO, 1 where the rule file evaluates the budget left after the SLO's alerts (a later
+    group, or later in the group): promtool evaluates every group at every step, in file order,
+    so the alerts' "budget left" query then reads the previous evaluation's value."""
+    make = getattr(rules_module, "rule_groups", None)
+    groups = make(spec, evaluation_interval)[0] if make else spec_groups(spec, evaluation_interval)[0]
+    first_alert: dict[str, int] = {}
+    budget_at: dict[str, int] = {}
+    position = 0
+    for group in groups:
+        for rule in group["rules"]:
+            position += 1
+            slo = rule.get("labels", {}).get("slo", "")
+            if rule.get("alert") and rule["alert"] != NO_TRAFFIC_ALERT:
+                first_alert.setdefault(slo, position)
+            elif rule.get("record") == BUDGET_REMAINING:
+                budget_at[slo] = position
+    return {slo: 1 for slo, at in first_alert.items() if budget_at.get(slo, 0) > at}
+
+
+def _custom_slis(plans: list[SloPlan], interval: int, notes: list[str]) -> dict[str, CustomSli]:
+    """The custom SLOs whose inputs can be written and evaluated; a note for each of the others."""
+    out = {}
+    for p in plans:
+        if p.queries.per_model:
+            continue
+        try:
+            out[p.slo.name] = custom_sli(p, interval)
+        except refmodel.Unsupported as exc:
+            notes.append(f"{p.spec.service.name}/{p.slo.name}: no generated test ({p.queries.kind} SLI: {exc}); "
+                         "promtool check rules covers its syntax")
+    return out
+
+
 def build_tests(spec: Spec, evaluation_interval: int) -> SpecTests:
     groups, plans = spec_groups(spec, evaluation_interval)
     rules = {p.slo.name: g["rules"] for p, g in zip(plans, groups, strict=True)}
     notes, tests, timelines = [], [], {}
-    index = SpecIndex(plans, rules)
-    custom_no_traffic = any(not p.queries.per_model and no_traffic_rule(p) for p in plans)
+    custom = _custom_slis(plans, evaluation_interval, notes)
+    index = SpecIndex(plans, rules, custom)
+    index.budget_lag = budget_lags(spec, evaluation_interval)
+    # A no-traffic alert of a custom SLO the model cannot evaluate would be unknown in every test.
+    unknown_no_traffic = any(not p.queries.per_model and p.slo.name not in custom and no_traffic_rule(p)
+                             for p in plans)
     for p in plans:
         where = f"{spec.service.name}/{p.slo.name}"
-        if not p.queries.per_model:
-            notes.append(f"{where}: no generated test (a {p.queries.kind} SLI reads the user's own series, "
-                         "which cannot be synthesised in general); promtool check rules covers its syntax")
+        if not p.queries.per_model and p.slo.name not in custom:
             continue
         if not _static_annotations_ok(p):
             notes.append(f"{where}: no generated test (its alert annotations use templates the tests cannot "
                          "fill in)")
             continue
-        for scenario in scenarios(p):
-            # Silence is where no-traffic alerts are checked (every SLO watching a model without
-            # series in this test raises one); elsewhere the SLO's own burn-rate alert is.
-            if scenario.name == "silence":
-                names = [] if custom_no_traffic else [NO_TRAFFIC_ALERT]
-            else:
-                names = [p.alertname]
-            ref = Reference(index, scenario, names)
-            points = check_points(ref, scenario)
-            timeline = timelines[(p.slo.name, scenario.name)] = {i: ref.firing(i) for i in points}
+        try:
+            built = []
+            for scenario in scenarios(p, custom.get(p.slo.name)):
+                # Silence is where no-traffic alerts are checked (every SLO watching a model without
+                # series in this test raises one); elsewhere the SLO's own burn-rate alert is.
+                if scenario.name == "silence":
+                    names = [] if unknown_no_traffic else [NO_TRAFFIC_ALERT]
+                else:
+                    names = [p.alertname]
+                ref = Reference(index, scenario, names)
+                points = check_points(ref, scenario)
+                built.append((scenario, names, {i: ref.firing(i) for i in points}))
+        except refmodel.Unsupported as exc:
+            notes.append(f"{where}: no generated test ({p.queries.kind} SLI: {exc})")
+            continue
+        for scenario, names, timeline in built:
+            timelines[(p.slo.name, scenario.name)] = timeline
             tests.append({
                 "name": f"{where}: {scenario.name}",
                 "interval": format_duration(STEP),

@@ -24,8 +24,8 @@ class Phases:
     steady_s: float  # steady load before the canary
     canary_s: float  # the healthy canary before the fault
     fault_s: float  # how long the fault stays on (the page comes within seconds)
-    rate: float = 40.0  # requests/s of the service's main traffic (baseline + canary)
-    side_rate: float = 4.0  # requests/s to resnet_concat, the service's third model
+    rate: float = 30.0  # requests/s of the service's main traffic (baseline + canary)
+    side_rate: float = 3.0  # requests/s to resnet_concat, the service's third model
     batch: int = 4  # images per request
     page_timeout_s: float = 120.0
     resolve_timeout_s: float = 180.0

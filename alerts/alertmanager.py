@@ -8,6 +8,9 @@
   sides as equal, so every label in ``equal`` is also required (``=~".+"``) in both matchers:
   otherwise two alerts without ``slo`` would count as "the same SLO".
 - Mute intervals of the spec become ``time_intervals`` muting the routes of their severities.
+- A spec may give its SLO page or ticket alerts a ``severity`` of its own (Sloth's ``page_alert``
+  labels, e.g. ``pageteam``): that value is routed and inhibited as a page (or ticket) too, so
+  the page and ticket matchers become ``severity=~"critical|pageteam"``.
 """
 
 from __future__ import annotations
@@ -32,27 +35,68 @@ def present(*labels: str) -> list[str]:
     return [f'{label}=~".+"' for label in labels]
 
 
-def inhibit_rules() -> list[dict]:
-    """Inhibition for every service at once: ``service`` is always among the equal labels."""
+def severity_matcher(values: list[str]) -> str:
+    """``severity="critical"``, or a regex matcher when a spec adds values of its own."""
+    if len(values) == 1:
+        return f'severity="{values[0]}"'
+    return 'severity=~"' + "|".join(_literal_regex(v) for v in values) + '"'
+
+
+def _literal_regex(value: str) -> str:
+    # RE2 metacharacters go in character classes: no backslash for the matcher string to unescape.
+    return "".join(f"[{c}]" if c in ".+*?()|{}^$" else c for c in value)
+
+
+UNROUTABLE = '[]\\"\n'  # characters a severity value cannot hold in a generated matcher
+
+
+def severities(specs: list[Spec]) -> tuple[list[str], list[str]]:
+    """The severity values that mean a page and a ticket: ``critical`` and ``warning``, plus those
+    the specs give their SLO page or ticket alerts (one value cannot mean both)."""
+    name = {PAGE: "page", TICKET: "ticket"}
+    meaning: dict[str, tuple[str, str]] = {PAGE: (PAGE, "triton-slo"), TICKET: (TICKET, "triton-slo")}
+    for spec in specs:
+        for slo in spec.slos:
+            for kind, labels in ((PAGE, slo.alerting.page_labels), (TICKET, slo.alerting.ticket_labels)):
+                value = labels.get("severity")
+                if value is None:
+                    continue
+                where = f"{spec.path or spec.service.name}: SLO {slo.name!r}"
+                if any(c in value for c in UNROUTABLE):
+                    raise UserError(f"{where}: {name[kind]} severity {value!r} cannot be routed: it holds one of "
+                                    f"{UNROUTABLE!r}")
+                known = meaning.setdefault(value, (kind, where))
+                if known[0] != kind:
+                    raise UserError(f"{where}: {name[kind]} alerts with severity {value!r} cannot be routed: "
+                                    f"{known[1]} uses it for {name[known[0]]} alerts")
+    page = [v for v, (kind, _) in meaning.items() if kind == PAGE]
+    ticket = [v for v, (kind, _) in meaning.items() if kind == TICKET]
+    return page, ticket
+
+
+def inhibit_rules(page: str = f'severity="{PAGE}"', ticket: str = f'severity="{TICKET}"') -> list[dict]:
+    """Inhibition for every service at once: ``service`` is always among the equal labels.
+
+    ``page`` and ``ticket`` are the severity matchers (see ``severities``)."""
     return [
         {   # a page on a model silences that model's tickets (ops and SLO alike)
-            "source_matchers": [OURS, f'severity="{PAGE}"', *present("service", "model")],
-            "target_matchers": [OURS, f'severity="{TICKET}"', *present("service", "model")],
+            "source_matchers": [OURS, page, *present("service", "model")],
+            "target_matchers": [OURS, ticket, *present("service", "model")],
             "equal": ["service", "model", "version"],
         },
         {   # a service-wide SLO page silences every ticket of that SLO
-            "source_matchers": [OURS, f'severity="{PAGE}"', *present("service", "slo"), 'model=""'],
-            "target_matchers": [OURS, f'severity="{TICKET}"', *present("service", "slo")],
+            "source_matchers": [OURS, page, *present("service", "slo"), 'model=""'],
+            "target_matchers": [OURS, ticket, *present("service", "slo")],
             "equal": ["service", "slo"],
         },
         {   # any page of an SLO silences that SLO's service-wide ticket
-            "source_matchers": [OURS, f'severity="{PAGE}"', *present("service", "slo")],
-            "target_matchers": [OURS, f'severity="{TICKET}"', *present("service", "slo"), 'model=""'],
+            "source_matchers": [OURS, page, *present("service", "slo")],
+            "target_matchers": [OURS, ticket, *present("service", "slo"), 'model=""'],
             "equal": ["service", "slo"],
         },
         {   # a GPU page (OOM, lost) silences that GPU's tickets (headroom, throttling)
-            "source_matchers": [OURS, f'severity="{PAGE}"', *present("service", "UUID")],
-            "target_matchers": [OURS, f'severity="{TICKET}"', *present("service", "UUID")],
+            "source_matchers": [OURS, page, *present("service", "UUID")],
+            "target_matchers": [OURS, ticket, *present("service", "UUID")],
             "equal": ["service", "UUID"],
         },
         {   # Triton down (or unreachable by the exporter): per-model alerts are its consequences
@@ -134,9 +178,9 @@ def _receivers_of(spec: Spec, warnings: list[str]) -> tuple[list[Receiver], str,
     return receivers, page, ticket
 
 
-def _child_route(severity: str, receiver: str, mutes: list[str]) -> dict:
+def _child_route(severity: str, matcher: str, receiver: str, mutes: list[str]) -> dict:
     wait, interval, repeat = TIMING[severity]
-    route: dict = {"matchers": [f'severity="{severity}"'], "receiver": receiver, "group_wait": wait,
+    route: dict = {"matchers": [matcher], "receiver": receiver, "group_wait": wait,
                    "group_interval": interval, "repeat_interval": repeat}
     if mutes:
         route["mute_time_intervals"] = mutes
@@ -166,6 +210,8 @@ def build(specs: list[Spec]) -> Built:
     if not specs:
         raise UserError("no spec given: nothing to route")
     warnings: list[str] = []
+    page_values, ticket_values = severities(specs)
+    page_matcher, ticket_matcher = severity_matcher(page_values), severity_matcher(ticket_values)
     receivers: dict[str, tuple[dict, str]] = {}  # name -> (config, where it was defined)
     routes, time_intervals, default = [], [], ""
     email = False
@@ -193,7 +239,8 @@ def build(specs: list[Spec]) -> Built:
             "matchers": [f'service="{spec.service.name}"'],
             "receiver": ticket,  # any other severity: a ticket
             "group_by": list(spec.alerting.group_by),
-            "routes": [_child_route(PAGE, page, mutes[PAGE]), _child_route(TICKET, ticket, mutes[TICKET])],
+            "routes": [_child_route(PAGE, page_matcher, page, mutes[PAGE]),
+                       _child_route(TICKET, ticket_matcher, ticket, mutes[TICKET])],
         })
     config: dict = {"global": {"resolve_timeout": "5m"}}
     if email:
@@ -209,7 +256,7 @@ def build(specs: list[Spec]) -> Built:
         "group_wait": wait, "group_interval": interval, "repeat_interval": repeat,
         "routes": routes,
     }
-    config["inhibit_rules"] = inhibit_rules()
+    config["inhibit_rules"] = inhibit_rules(page_matcher, ticket_matcher)
     config["receivers"] = [config for config, _ in receivers.values()]
     if time_intervals:
         config["time_intervals"] = time_intervals

@@ -83,12 +83,22 @@ class LatencySLI:
 
 @dataclass(frozen=True)
 class RatioSLI:
-    """Any good/total (or bad/total) PromQL pair; ``{{.window}}`` stands for the range."""
+    """Any good/total (or bad/total) PromQL pair; ``{{.window}}`` stands for the range.
 
-    total: str
+    Or ``error_ratio`` alone: a precomputed error ratio (Sloth's ``sli.raw``). It has no event
+    counts, so its period ratio is a time average (not traffic-weighted) and ``min_events`` and
+    no-traffic alerts do not apply.
+    """
+
+    total: str = ""
     good: str = ""
     bad: str = ""
+    error_ratio: str = ""
     kind: Literal["ratio"] = "ratio"
+
+    @property
+    def precomputed(self) -> bool:
+        return bool(self.error_ratio)
 
 
 @dataclass(frozen=True)
@@ -116,12 +126,25 @@ SLI = AvailabilitySLI | LatencySLI | RatioSLI | TimesliceSLI | AccuracySLI
 class SLOAlerting:
     page: bool = True
     ticket: bool = True
-    labels: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)  # on every alert of the SLO
     annotations: dict[str, str] = field(default_factory=dict)
+    # Only on the page (critical) or ticket (warning) tiers; a ``severity`` here replaces the
+    # generated one on those alerts (Sloth's page_alert/ticket_alert), Alertmanager routes by it.
+    page_labels: dict[str, str] = field(default_factory=dict)
+    ticket_labels: dict[str, str] = field(default_factory=dict)
+    page_annotations: dict[str, str] = field(default_factory=dict)
+    ticket_annotations: dict[str, str] = field(default_factory=dict)
     runbook_url: str = ""
     min_events: int = 0
     no_traffic_for: int = 0  # seconds; 0 = no no-traffic alert
     tiers: tuple[BurnRateTier, ...] = ()  # empty: the Workbook's, scaled to the window
+
+    def tier_labels(self, severity: Severity) -> dict[str, str]:
+        """The user's labels of a tier's alert: the SLO's, then the page or ticket ones."""
+        return {**self.labels, **(self.page_labels if severity == "critical" else self.ticket_labels)}
+
+    def tier_annotations(self, severity: Severity) -> dict[str, str]:
+        return {**self.annotations, **(self.page_annotations if severity == "critical" else self.ticket_annotations)}
 
 
 @dataclass(frozen=True)

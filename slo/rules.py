@@ -1,19 +1,29 @@
 """SLO recording rules and multiwindow multi-burn-rate alerts: ``OUT/rules/<service>-slo.yaml``.
 
-One rule group per SLO, evaluated in order. What is recorded, per model (or per group of a
-custom SLI):
+Two rule groups per SLO. What is recorded, per model (or per group of a custom SLI), in the
+first, evaluated at the evaluation interval:
 
 - the base window (the shortest alert window, 5m for 30 days) from the raw series: bad events
   ``slo:sli_errors:rate5m``, all events ``slo:sli_events:rate5m`` and their ratio;
 - every window a *page* tier reads, from the raw series (exact detection times);
-- the period ratio as a ratio of sums of the base rates over the period: traffic-weighted (a
-  quiet hour weighs what its traffic weighs), and far cheaper than reading the raw series;
-- burn rate now, over the period, and the budget left.
+- the burn rate now; the alerts.
+
+The second group (``<name>:period``) holds the period rules: the period ratio as a ratio of
+sums of the base rates over the period (traffic-weighted: a quiet hour weighs what its traffic
+weighs, and far cheaper than reading the raw series), the burn rate over the period and the
+budget left. They read a whole period of samples, so they run less often (``interval``:
+``period_interval``, 4m at the default 30s evaluation): a 30-day ratio moves by a negligible
+amount in 4 minutes, and 4m stays under Prometheus' 5m lookback, so the series never go stale
+between two evaluations (dashboards and the alerts' "budget left" always find them). Each long
+range is read once per evaluation; the burn rate and the budget left reuse the recorded ratio.
 
 Windows only ticket tiers read (2h, 1d, 3d for 30 days) are computed inline in their alert as a
 ratio of sums of the base rates, and not recorded: fewer series than Sloth and a fraction of
 its evaluation cost, at the price of a delay of half a base window in ticket detection (reported
 by `generate`). Time-slice SLIs record a 0/1 bad-slice indicator and average it over windows.
+A precomputed error ratio (``RatioSLI.error_ratio``, Sloth's ``sli.raw``) is the user's query
+with each window filled in; its period ratio is the time average of the base-window ratio (no
+event counts to weigh it by), and ``min_events`` does not apply.
 
 No ratio is written when a window saw no events (``/ (events > 0)``): no NaN, no Inf, and an
 absent model is not "0 errors". Thresholds are exact decimals.
@@ -58,6 +68,14 @@ INFO = "slo:info"
 NO_TRAFFIC_ALERT = "TritonSloNoTraffic"
 RESERVED_LABELS = ("service", "slo", "model", "version", "severity", "tier")
 DEFAULT_BASE = 300  # 5m, when an SLO has no tiers at all
+PERIOD_GROUP_SUFFIX = ":period"  # neither triton-slo slugs nor Sloth names hold a colon
+PERIOD_EVALUATIONS = 8  # the period rules run once every this many evaluations ...
+PERIOD_INTERVAL_MAX = 240  # ... but at least every 4m: under Prometheus' 5m lookback delta
+
+
+def period_interval(evaluation_interval: int) -> int:
+    """Seconds between two evaluations of the period rules (never below the evaluation interval)."""
+    return max(evaluation_interval, min(PERIOD_EVALUATIONS * evaluation_interval, PERIOD_INTERVAL_MAX))
 
 
 def burn_alert_name(alert_kind: str) -> str:
@@ -97,15 +115,18 @@ class SloPlan:
 
     def raw_window(self, window: int) -> bool:
         """Whether a window's ratio is read from the raw series (else from base-rate sums)."""
-        return window in self.recorded
+        return window in self.recorded or self.queries.precomputed
 
     def ratio_expr(self, window: int) -> str:
-        """The error ratio over a window, as the alerts read it."""
+        """The error ratio over a window, as the alerts read it (fresh at every evaluation: not
+        from the period group, which runs less often)."""
         w = format_duration(window)
-        if window in self.recorded or window == self.period:
+        if window in self.recorded:
             return f"{RATIO}{w}{self.match}"
         if self.queries.slices:
             return f"avg_over_time({BAD_SLICE}{self.match}[{w}])"
+        if self.queries.error_ratio is not None:
+            return self.queries.error_ratio(window)
         b = format_duration(self.base)
         return (f"sum_over_time({ERRORS}{b}{self.match}[{w}])"
                 f" / (sum_over_time({EVENTS}{b}{self.match}[{w}]) > 0)")
@@ -139,17 +160,19 @@ def _record(name: str, expr: str, labels: dict[str, str]) -> dict:
 
 
 def recording_rules(p: SloPlan) -> list[dict]:
+    """The rules evaluated at the evaluation interval (everything but the period rules)."""
     q, labels, match = p.queries, p.labels, p.match
     b = format_duration(p.base)
     budget = decimal_text(p.budget)
-    period = format_duration(p.period)
     rules = []
     if q.slices:
         rules.append(_record(BAD_SLICE, q.bad_slice, labels))
         for window in p.recorded:
             w = format_duration(window)
             rules.append(_record(f"{RATIO}{w}", f"avg_over_time({BAD_SLICE}{match}[{w}])", labels))
-        rules.append(_record(f"{RATIO}{period}", f"avg_over_time({BAD_SLICE}{match}[{period}])", labels))
+    elif q.error_ratio is not None:
+        for window in p.recorded:
+            rules.append(_record(f"{RATIO}{format_duration(window)}", q.error_ratio(window), labels))
     else:
         rules.append(_record(f"{ERRORS}{b}", q.errors(p.base), labels))
         rules.append(_record(f"{EVENTS}{b}", q.events(p.base), labels))
@@ -159,20 +182,34 @@ def recording_rules(p: SloPlan) -> list[dict]:
                 continue
             rules.append(_record(f"{RATIO}{format_duration(window)}",
                                  f"{q.errors(window)}\n/\n({q.events(window)} > 0)", labels))
-        rules.append(_record(
-            f"{RATIO}{period}",
-            f"sum_over_time({ERRORS}{b}{match}[{period}])\n/\n(sum_over_time({EVENTS}{b}{match}[{period}]) > 0)",
-            labels))
     rules += [
         _record(OBJECTIVE, f"vector({decimal_text(p.slo.objective_ratio)})", labels),
         _record(ERROR_BUDGET, f"vector({budget})", labels),
         _record(INFO, "vector(1)", {**labels, "objective": decimal_text(p.slo.objective),
                                     "window": p.slo.window.text, "sli_kind": q.kind}),
         _record(CURRENT_BURN, f"{RATIO}{b}{match} / {budget}", labels),
-        _record(PERIOD_BURN, f"{RATIO}{period}{match} / {budget}", labels),
-        _record(BUDGET_REMAINING, f"1 - {PERIOD_BURN}{match}", labels),
     ]
     return rules
+
+
+def period_rules(p: SloPlan) -> list[dict]:
+    """The period ratio, the burn rate over the period and the budget left: one long read each
+    of what the first group records, then reused."""
+    q, labels, match = p.queries, p.labels, p.match
+    b = format_duration(p.base)
+    period = format_duration(p.period)
+    if q.slices:
+        ratio = f"avg_over_time({BAD_SLICE}{match}[{period}])"
+    elif q.error_ratio is not None:
+        # No event counts to weigh by: the time average of the base-window ratio (as Sloth does).
+        ratio = f"avg_over_time({RATIO}{b}{match}[{period}])"
+    else:
+        ratio = f"sum_over_time({ERRORS}{b}{match}[{period}])\n/\n(sum_over_time({EVENTS}{b}{match}[{period}]) > 0)"
+    return [
+        _record(f"{RATIO}{period}", ratio, labels),
+        _record(PERIOD_BURN, f"{RATIO}{period}{match} / {decimal_text(p.budget)}", labels),
+        _record(BUDGET_REMAINING, f"1 - {PERIOD_BURN}{match}", labels),
+    ]
 
 
 # --- alerts ----------------------------------------------------------------------------------
@@ -185,7 +222,7 @@ def tier_expr(p: SloPlan, tier: BurnRateTier) -> str:
         f"(({p.ratio_expr(tier.long_window)}) > {limit}) / {decimal_text(p.budget)}",
         f"({p.ratio_expr(tier.short_window)}) > {limit}",
     ]
-    if p.slo.alerting.min_events > 0 and not p.queries.slices:
+    if p.slo.alerting.min_events > 0 and p.queries.events is not None:
         parts.append(f"{p.events_expr(tier.short_window)} >= {p.slo.alerting.min_events}")
     return "(\n  " + "\nand\n  ".join(parts) + "\n)"
 
@@ -217,15 +254,25 @@ def tier_description(p: SloPlan, tier: BurnRateTier) -> str:
     )
 
 
-def _annotations(p: SloPlan, alertname: str, summary: str, description: str) -> dict[str, str]:
+def _annotations(p: SloPlan, alertname: str, summary: str, description: str,
+                 user: dict[str, str] | None = None) -> dict[str, str]:
     service = p.spec.service
     return {
         "summary": summary,
         "description": description,
         "runbook_url": p.slo.alerting.runbook_url or runbook_url(service.runbook_base_url, alertname),
         "dashboard_url": dashboard_url(service, alertname),
-        **p.slo.alerting.annotations,
+        **(p.slo.alerting.annotations if user is None else user),
     }
+
+
+def tier_labels(p: SloPlan, tier: BurnRateTier) -> dict[str, str]:
+    """The labels of a tier's alert. A ``severity`` among the page or ticket labels stays as the
+    user wrote it (Sloth's page_alert/ticket_alert); ``alerts.alertmanager`` routes that value."""
+    alerting = p.slo.alerting
+    own = alerting.page_labels if tier.severity == "critical" else alerting.ticket_labels
+    return {**alerting.tier_labels(tier.severity), "service": p.spec.service.name, "slo": p.slo.name,
+            "severity": own.get("severity", tier.severity), "tier": tier.name}
 
 
 def tier_summary(p: SloPlan, tier: BurnRateTier) -> str:
@@ -239,9 +286,9 @@ def alert_rules(p: SloPlan) -> list[dict]:
         rules.append({
             "alert": p.alertname,
             "expr": tier_expr(p, tier),
-            "labels": {**p.slo.alerting.labels, "service": p.spec.service.name, "slo": p.slo.name,
-                       "severity": tier.severity, "tier": tier.name},
-            "annotations": _annotations(p, p.alertname, tier_summary(p, tier), tier_description(p, tier)),
+            "labels": tier_labels(p, tier),
+            "annotations": _annotations(p, p.alertname, tier_summary(p, tier), tier_description(p, tier),
+                                        p.slo.alerting.tier_annotations(tier.severity)),
         })
     no_traffic = no_traffic_rule(p)
     if no_traffic:
@@ -301,14 +348,31 @@ def static_warnings(p: SloPlan, evaluation_interval: float) -> list[str]:
     if p.slo.window.calendar:
         warnings.append(f"{where}: the calendar {p.slo.window.text} is recorded as a rolling "
                         f"{format_duration(p.period)} window (`status` reports the calendar month)")
-    if p.slo.alerting.min_events and p.queries.slices:
-        warnings.append(f"{where}: min_events counts requests and does not apply to a time-slice SLI")
+    if p.slo.alerting.min_events and p.queries.events is None:
+        what = "a precomputed error ratio" if p.queries.precomputed else "a time-slice SLI"
+        warnings.append(f"{where}: min_events counts requests and does not apply to {what}")
     if p.slo.alerting.no_traffic_for and p.queries.traffic is None:
         warnings.append(f"{where}: no_traffic_for needs a request count; a {p.queries.kind} SLI has none")
-    clashes = sorted(set(p.spec.service.labels) | set(p.slo.labels) | set(p.slo.alerting.labels))
+    alerting = p.slo.alerting
+    clashes = sorted(set(p.spec.service.labels) | set(p.slo.labels) | set(alerting.labels)
+                     | (set(alerting.page_labels) | set(alerting.ticket_labels)) - {"severity"})
     for label in (c for c in clashes if c in RESERVED_LABELS):
         warnings.append(f"{where}: label {label!r} of the spec is overridden by the generated {label!r} label")
     return warnings
+
+
+def static_notes(p: SloPlan) -> list[str]:
+    notes = []
+    alerting = p.slo.alerting
+    for what, labels in (("page", alerting.page_labels), ("ticket", alerting.ticket_labels)):
+        if "severity" in labels:
+            notes.append(f"{what} alerts carry severity {labels['severity']!r} as the spec says; alertmanager.yaml "
+                         f"routes that value as a {what}")
+    if p.queries.precomputed:
+        notes.append(f"a precomputed error ratio: the {format_duration(p.period)} ratio is the time average of the "
+                     f"{format_duration(p.base)} ratio (not traffic-weighted: there are no event counts), and "
+                     "values outside 0..1 (NaN when nothing was measured) are left out")
+    return notes
 
 
 # --- the generator ---------------------------------------------------------------------------
@@ -360,13 +424,36 @@ def dump_yaml(document: dict) -> str:
     return "".join(out)
 
 
+def group_name(p: SloPlan) -> str:
+    return f"triton-slo-{p.spec.service.name}-{p.slo.name}"
+
+
 def spec_groups(spec: Spec, evaluation_interval: int) -> tuple[list[dict], list[SloPlan]]:
+    """Every rule of each SLO, one entry per SLO in spec order, aligned with the plans.
+
+    The rule file splits each entry in two (``rule_groups``); this is the whole set per SLO.
+    """
     groups, plans = [], []
     for slo in spec.slos:
         p = plan(spec, slo, evaluation_interval)
         plans.append(p)
-        groups.append({"name": f"triton-slo-{spec.service.name}-{slo.name}",
-                       "rules": recording_rules(p) + alert_rules(p)})
+        groups.append({"name": group_name(p), "rules": recording_rules(p) + period_rules(p) + alert_rules(p)})
+    return groups, plans
+
+
+def rule_groups(spec: Spec, evaluation_interval: int) -> tuple[list[dict], list[SloPlan]]:
+    """The groups of the rule file: per SLO, the rules run at the evaluation interval (with the
+    alerts), then the period rules in a group of their own that runs every ``period_interval``."""
+    groups, plans = [], []
+    every = period_interval(evaluation_interval)
+    for slo in spec.slos:
+        p = plan(spec, slo, evaluation_interval)
+        plans.append(p)
+        groups.append({"name": group_name(p), "rules": recording_rules(p) + alert_rules(p)})
+        period: dict = {"name": group_name(p) + PERIOD_GROUP_SUFFIX}
+        if every > evaluation_interval:
+            period["interval"] = format_duration(every)
+        groups.append({**period, "rules": period_rules(p)})
     return groups, plans
 
 
@@ -382,6 +469,16 @@ def _kubernetes(spec: Spec, groups: list[dict]) -> dict:
                      "labels": {"app.kubernetes.io/part-of": "triton-slo", "triton-slo/service": spec.service.name}},
         "spec": {"groups": groups},
     }
+
+
+def _period_header(evaluation_interval: int) -> str:
+    every = period_interval(evaluation_interval)
+    if every <= evaluation_interval:
+        return ""
+    return (f"# Groups named '...{PERIOD_GROUP_SUFFIX}' (period ratio, period burn rate, budget left) run every "
+            f"{format_duration(every)}\n# (`interval`), the others every {format_duration(evaluation_interval)}: "
+            "the period rules read a whole SLO period of samples,\n# and stay under Prometheus' 5m lookback, "
+            "so their series never go stale.\n")
 
 
 def evaluation_seconds(options: Options) -> int:
@@ -400,15 +497,19 @@ def generate(specs: list[Spec], out: Path, options: Options) -> Result:
     folder = out / "rules"
     folder.mkdir(parents=True, exist_ok=True)
     for spec in specs:
-        groups, plans = spec_groups(spec, interval)
+        groups, plans = rule_groups(spec, interval)
         document = _kubernetes(spec, groups) if options.target == "kubernetes" else {"groups": groups}
         path = folder / rule_file_name(spec)
         path.write_text("# Generated by triton-slo from " + (spec.path or spec.service.name)
-                        + "; edit the spec, not this file.\n" + dump_yaml(document))
+                        + "; edit the spec, not this file.\n" + _period_header(interval) + dump_yaml(document))
         result.files.append(path)
+        every = period_interval(interval)
+        if every > interval and plans:
+            result.notes.append(f"{path.name}: the period rules (groups '...{PERIOD_GROUP_SUFFIX}') run every "
+                                f"{format_duration(every)}, the other SLO rules every {format_duration(interval)}")
         for p in plans:
             where = f"{spec.service.name}/{p.slo.name}"
             result.warnings.extend(static_warnings(p, interval))
-            result.notes.extend(f"{where}: {note}" for note in p.queries.notes)
+            result.notes.extend(f"{where}: {note}" for note in (*p.queries.notes, *static_notes(p)))
             result.notes.extend(f"{where}: {report.text()}" for report in tier_reports(p))
     return result

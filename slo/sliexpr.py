@@ -103,7 +103,8 @@ class SliQueries:
     """How one SLO's SLI reads in PromQL.
 
     Event SLIs give ``errors(window)`` and ``events(window)`` (per-second rates); slice SLIs give
-    ``bad_slice`` (1 when the slice ending now is bad, 0 when good, absent without data).
+    ``bad_slice`` (1 when the slice ending now is bad, 0 when good, absent without data); a
+    precomputed ratio gives ``error_ratio(window)`` only.
     ``traffic(window)`` is the event rate a no-traffic alert watches; ``absent_selectors`` are the
     series of named models whose absence also means no traffic.
     """
@@ -114,6 +115,7 @@ class SliQueries:
     errors: Callable[[int], str] | None = None
     events: Callable[[int], str] | None = None
     bad_slice: str = ""
+    error_ratio: Callable[[int], str] | None = None  # a precomputed error ratio (no event counts)
     traffic: Callable[[int], str] | None = None
     absent_selectors: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
@@ -131,6 +133,10 @@ class SliQueries:
     @property
     def slices(self) -> bool:
         return bool(self.bad_slice)
+
+    @property
+    def precomputed(self) -> bool:
+        return self.error_ratio is not None
 
 
 def _sets(name: Matcher, base: dict[str, str], models: tuple[ModelRef, ...], extra: Iterable[Matcher] = ()
@@ -275,7 +281,18 @@ def with_window(query: str, seconds: int) -> str:
     return _WINDOW_PLACEHOLDER.sub(format_duration(seconds), query.strip())
 
 
+def _precomputed_ratio(sli: RatioSLI) -> SliQueries:
+    # A ratio query gives NaN where its denominator saw nothing (0/0): the filter drops it, and
+    # anything outside 0..1, so no NaN or Inf is ever recorded and no traffic is not "0 errors".
+    return SliQueries(
+        kind="ratio", alert_kind="Custom", per_model=False, group_labels=grouping(sli.error_ratio),
+        error_ratio=lambda w: f"({with_window(sli.error_ratio, w)}) >= 0 <= 1",
+    )
+
+
 def _ratio(sli: RatioSLI) -> SliQueries:
+    if sli.precomputed:
+        return _precomputed_ratio(sli)
     def errors(w: int) -> str:
         if sli.bad:
             return f"({with_window(sli.bad, w)})"
@@ -298,8 +315,8 @@ def grouping(query: str) -> tuple[str, ...]:
     while True:
         if isinstance(expr, promql_parser.ParenExpr):
             expr = expr.expr
-        elif isinstance(expr, promql_parser.BinaryExpr):
-            expr = expr.lhs
+        elif isinstance(expr, promql_parser.BinaryExpr):  # the side that is not a number (1 - x)
+            expr = expr.rhs if isinstance(expr.lhs, promql_parser.NumberLiteral) else expr.lhs
         elif isinstance(expr, promql_parser.AggregateExpr):
             modifier = expr.modifier
             if modifier is not None and modifier.type == promql_parser.AggModifierType.By:

@@ -243,6 +243,10 @@ def _slo(r: Reader, known_models: set[str]) -> SLO | None:
     sli = _sli(sli_reader) if sli_reader else None
     alerting_reader = r.child("alerting")
     alerting = _slo_alerting(alerting_reader, window) if alerting_reader else SLOAlerting()
+    if isinstance(sli, RatioSLI) and sli.precomputed and alerting and alerting.min_events and alerting_reader:
+        alerting_reader.error(alerting_reader.key_mark("min_events"),
+                              f"{alerting_reader.path('min_events')}: a precomputed error_ratio has no event count "
+                              "to check; give good/bad and total to use min_events")
     r.finish()
     if None in (name, objective, window, sli, alerting):
         return None
@@ -346,6 +350,8 @@ def _promql(windowed: bool) -> Any:
 
 
 def _ratio(r: Reader) -> RatioSLI | None:
+    if r.has("error_ratio"):
+        return _precomputed_ratio(r)
     total = r.value("total", _promql(windowed=True))
     good = r.value("good", _promql(windowed=True), default="")
     bad = r.value("bad", _promql(windowed=True), default="")
@@ -355,6 +361,18 @@ def _ratio(r: Reader) -> RatioSLI | None:
     if total is None or good is None or bad is None:
         return None
     return RatioSLI(total=total, good=good, bad=bad)
+
+
+def _precomputed_ratio(r: Reader) -> RatioSLI | None:
+    error_ratio = r.value("error_ratio", _promql(windowed=True))
+    others = [key for key in ("good", "bad", "total") if r.has(key)]
+    for key in others:
+        r.raw(key)
+        r.error(r.key_mark(key), f"{r.path(key)}: not with error_ratio (a precomputed error ratio stands alone; "
+                                 "or give good/bad with total instead)")
+    if error_ratio is None or others:
+        return None
+    return RatioSLI(error_ratio=error_ratio)
 
 
 def _timeslice(r: Reader) -> TimesliceSLI | None:
@@ -399,6 +417,10 @@ def _slo_alerting(r: Reader, window: Window | None) -> SLOAlerting | None:
         ticket=r.value("ticket", as_bool, default=True),
         labels=r.value("labels", as_label_map, default={}) or {},
         annotations=_str_map(r, "annotations"),
+        page_labels=r.value("page_labels", as_label_map, default={}) or {},
+        ticket_labels=r.value("ticket_labels", as_label_map, default={}) or {},
+        page_annotations=_str_map(r, "page_annotations"),
+        ticket_annotations=_str_map(r, "ticket_annotations"),
         runbook_url=r.value("runbook_url", as_nonempty_str, default=""),
         min_events=r.value("min_events", in_range(as_int, 0, 1e12, open_low=False), default=0),
         no_traffic_for=r.value("no_traffic_for", as_duration, default=0),
@@ -655,6 +677,8 @@ def describe_slo(spec: Spec, slo: SLO) -> str:
         what += f" ({sli.metric} histogram)" if sli.source == "histogram" else f" (P{sli.quantile * 100:g} slices)"
     elif isinstance(sli, TimesliceSLI):
         what = f"timeslice {sli.op} {sli.threshold:g}"
+    elif isinstance(sli, RatioSLI) and sli.precomputed:
+        what = "ratio (precomputed error ratio)"
     else:
         what = sli.kind
     models = ", ".join(m.name + (f"@{'|'.join(m.versions)}" if m.versions else "") for m in spec.models_of(slo))

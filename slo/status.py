@@ -2,9 +2,9 @@
 
 Reads the raw series (not our recording rules, which may not be deployed where the query API
 points): the period error ratio as ``errors(period) / events(period)`` (a ratio of increases,
-traffic-weighted), the error ratio over every alert window, and from those the budget left, the
-burn rates and the tiers that would fire now. A query without an answer is reported as "no
-data", never as zero.
+traffic-weighted; a precomputed error ratio is averaged over time), the error ratio over every
+alert window, and from those the budget left, the burn rates and the tiers that would fire now.
+A query without an answer is reported as "no data", never as zero.
 """
 
 from __future__ import annotations
@@ -65,12 +65,19 @@ def period_seconds(slo: SLO, now: float) -> int:
     return max(60, int(now - start))
 
 
-def ratio_query(p: SloPlan, window: int, evaluation_interval: int) -> str:
+def ratio_query(p: SloPlan, window: int, evaluation_interval: int, period: bool = False) -> str:
     """The error ratio over a window straight from the raw series."""
     q = p.queries
     if q.slices:
         step = format_duration(min(window, max(evaluation_interval, 1)))
         return f"avg_over_time(({q.bad_slice})[{format_duration(window)}:{step}])"
+    if q.error_ratio is not None:
+        if not period:
+            return q.error_ratio(window)
+        # As the rules do: the time average of the base-window ratio (no counts to weigh it by),
+        # here of back-to-back base windows, which reads each raw sample about once.
+        base = format_duration(min(p.base, window))
+        return f"avg_over_time(({q.error_ratio(min(p.base, window))})[{format_duration(window)}:{base}])"
     return f"({q.errors(window)})\n/\n(({q.events(window)}) > 0)"
 
 
@@ -94,7 +101,7 @@ def slo_status(api: PromAPI, spec: Spec, slo: SLO, now: float, evaluation_interv
             groups[key] = GroupStatus({k: v for k, v in zip(group_labels, key, strict=True) if v})
         return groups[key]
 
-    for sample in api.query(ratio_query(p, period, evaluation_interval), now):
+    for sample in api.query(ratio_query(p, period, evaluation_interval, period=True), now):
         group(sample.labels).error_ratio = sample.value
     windows = sorted({w for t in p.tiers for w in (t.long_window, t.short_window)})
     ratios: dict[int, dict[tuple[str, ...], float]] = {}
@@ -105,7 +112,7 @@ def slo_status(api: PromAPI, spec: Spec, slo: SLO, now: float, evaluation_interv
             if key not in groups:
                 group(dict(zip(group_labels, key, strict=True)))
     events: dict[int, dict[tuple[str, ...], float]] = {}
-    if slo.alerting.min_events and not p.queries.slices:
+    if slo.alerting.min_events and p.queries.events is not None:
         for window in sorted({t.short_window for t in p.tiers}):
             events[window] = {_key(s.labels, group_labels): s.value for s in api.query(events_query(p, window), now)}
     budget = float(slo.error_budget)

@@ -78,8 +78,9 @@ def test_sloth_example_maps_onto_the_model() -> None:
     assert spec.source_format == "sloth"
     assert spec.service.name == "resnet-classifier-sloth"
     assert spec.service.labels == {"team": "ml-platform", "service_tier": "1"}
-    assert [s.name for s in spec.slos] == ["requests-availability", "probe-latency", "golden-accuracy"]
-    availability, latency, accuracy = spec.slos
+    assert [s.name for s in spec.slos] == ["requests-availability", "probe-latency", "golden-accuracy",
+                                           "probe-success"]
+    availability, latency, accuracy, probes = spec.slos
     assert availability.window == Window(30 * 86400, "30d")
     assert availability.objective == Decimal("99.9")
     assert isinstance(availability.sli, RatioSLI) and not availability.sli.good
@@ -87,20 +88,26 @@ def test_sloth_example_maps_onto_the_model() -> None:
     assert availability.labels == {"triton_model": "resnet_baseline"}
     assert availability.alerting.labels == {"category": "availability", "sloth_alert": "ResnetAvailabilityBudgetBurn"}
     assert availability.alerting.annotations == {"summary": "resnet_baseline is failing inference requests"}
+    assert availability.alerting.page_labels == {"severity": "pageteam", "routing_key": "ml-platform"}
+    assert availability.alerting.ticket_labels == {"severity": "slack", "slack_channel": "#ml-platform-alerts"}
+    assert availability.alerting.page_annotations == {"title": "(page) resnet_baseline availability budget burns fast"}
     assert (availability.alerting.page, availability.alerting.ticket) == (True, True)
     assert (latency.alerting.page, latency.alerting.ticket) == (False, True)
     assert accuracy.objective == Decimal("95")
+    assert probes.sli.precomputed and not probes.sli.total and "{{.window}}" in probes.sli.error_ratio
 
 
-def test_sloth_labels_shared_by_page_and_ticket_are_kept(tmp_path: Path) -> None:
+def test_sloth_alert_labels_go_on_their_own_alerts(tmp_path: Path) -> None:
     spec = load_spec(write(tmp_path, SLOTH))
     slo = spec.slos[0]
     assert spec.service.name == "My.Service-1"  # Sloth's names allow capitals and dots
     assert slo.sli == RatioSLI(total="sum(rate(http_requests_total[{{ .window }}]))",
                                bad='sum(rate(http_requests_total{code=~"5.."}[{{.window}}]))')
-    labels = {"team": "a", "channel": "#oncall", "sloth_alert": "MyServiceHighErrorRate"}
-    assert slo.alerting == SLOAlerting(page=True, ticket=True, labels=labels,
-                                       annotations={"runbook": "https://runbooks.example.com/errors"})
+    assert slo.alerting == SLOAlerting(
+        page=True, ticket=True, labels={"team": "a", "sloth_alert": "MyServiceHighErrorRate"},
+        annotations={"runbook": "https://runbooks.example.com/errors"},
+        page_labels={"severity": "critical", "channel": "#oncall"},
+        ticket_labels={"severity": "warning", "channel": "#oncall"})
     assert slo.labels == {"category": "availability"} and slo.description == "Availability of HTTP requests."
 
 
@@ -109,7 +116,7 @@ def test_sloth_without_alerting_pages_and_tickets(tmp_path: Path) -> None:
     assert load_spec(write(tmp_path, text)).slos[0].alerting == SLOAlerting()
 
 
-def test_sloth_raw_and_plugin_slis_are_errors_naming_the_field(tmp_path: Path) -> None:
+def test_sloth_plugins_are_errors_naming_the_field_and_raw_is_a_precomputed_ratio(tmp_path: Path) -> None:
     found = problems(tmp_path, """\
         version: prometheus/v1
         service: wifi
@@ -128,33 +135,53 @@ def test_sloth_raw_and_plugin_slis_are_errors_naming_the_field(tmp_path: Path) -
               plugin:
                 id: sloth-common/kubernetes/apiserver/availability
         """)
-    assert [(line, col) for line, col, _ in found] == [(3, 1), (8, 5), (11, 9), (15, 7)]
+    assert [(line, col) for line, col, _ in found] == [(3, 1), (8, 5), (15, 7)]
     assert found[0][2].startswith("slo_plugins: Sloth SLO plugins change the rules")
     assert found[1][2].startswith("slos[0].plugins: ")
-    assert found[2][2].startswith("slos[0].sli.raw.error_ratio_query: a precomputed error ratio cannot be mapped")
-    assert found[3][2].startswith("slos[1].sli.plugin: Sloth SLI plugins cannot be mapped")
+    assert found[2][2].startswith("slos[1].sli.plugin: Sloth SLI plugins cannot be mapped")
 
 
-def test_sloth_alert_labels_that_differ_or_break_severity(tmp_path: Path) -> None:
+def test_sloth_raw_error_ratio_query(tmp_path: Path) -> None:
+    (slo,) = load_spec(write(tmp_path, """\
+        version: prometheus/v1
+        service: wifi
+        slos:
+          - name: satisfaction
+            objective: 95
+            sli:
+              raw:
+                error_ratio_query: 1 - avg(avg_over_time(satisfaction_ratio[{{.window}}]))
+        """)).slos
+    assert slo.sli == RatioSLI(error_ratio="1 - avg(avg_over_time(satisfaction_ratio[{{.window}}]))")
+    found = problems(tmp_path, """\
+        version: prometheus/v1
+        service: wifi
+        slos:
+          - name: satisfaction
+            objective: 95
+            sli:
+              raw:
+                error_ratio_query: 1 - avg(satisfaction_ratio)
+        """)
+    assert found == [(8, 9, "slos[0].sli.raw.error_ratio_query: needs a {{.window}} range (e.g. "
+                            "rate(x[{{.window}}])) so each alert window can be computed")]
+
+
+def test_sloth_severity_of_its_own_and_labels_that_differ(tmp_path: Path) -> None:
     text = SLOTH.replace("          severity: critical\n", "          severity: pageteam\n", 1)
     text = text.replace('channel: "#oncall"\n      ticket_alert', 'channel: "#pager"\n      ticket_alert')
-    found = problems(tmp_path, text)
-    assert found == [
-        (23, 11, "slos[0].alerting.page_alert.labels.severity: 'pageteam' cannot be mapped: triton-slo's page alerts "
-                 "carry severity 'critical'; route on it in Alertmanager"),
-        (24, 11, "slos[0].alerting.page_alert.labels.channel: '#pager' only on this alert cannot be mapped: "
-                 "triton-slo gives page and ticket alerts the same labels; put it under alerting.labels"),
-        (28, 11, "slos[0].alerting.ticket_alert.labels.channel: '#oncall' only on this alert cannot be mapped: "
-                 "triton-slo gives page and ticket alerts the same labels; put it under alerting.labels"),
-    ]
+    alerting = load_spec(write(tmp_path, text)).slos[0].alerting
+    assert alerting.page_labels == {"severity": "pageteam", "channel": "#pager"}
+    assert alerting.ticket_labels == {"severity": "warning", "channel": "#oncall"}
+    assert alerting.tier_labels("critical")["channel"] == "#pager"
+    assert alerting.tier_labels("warning")["team"] == "a"
 
 
-def test_sloth_labels_of_a_disabled_alert_do_not_matter(tmp_path: Path) -> None:
+def test_sloth_disabled_alert(tmp_path: Path) -> None:
     text = SLOTH.replace("      ticket_alert:\n", "      ticket_alert:\n        disable: true\n")
-    text = text.replace('          severity: warning\n          channel: "#oncall"\n', "          x: y\n")
     slo = load_spec(write(tmp_path, text)).slos[0]
     assert (slo.alerting.page, slo.alerting.ticket) == (True, False)
-    assert slo.alerting.labels["channel"] == "#oncall" and "x" not in slo.alerting.labels
+    assert slo.alerting.page_labels["channel"] == "#oncall"
 
 
 def test_sloth_checks(tmp_path: Path) -> None:
@@ -197,7 +224,10 @@ def test_sloth_one_service_per_file(tmp_path: Path) -> None:
 
 def test_sloth_reserved_alert_name_label(tmp_path: Path) -> None:
     found = problems(tmp_path, SLOTH.replace("        team: a\n", "        sloth_alert: x\n"))
-    assert found == [(17, 7, "slos[0].alerting.labels.sloth_alert: reserved for alerting.name")]
+    assert found == [(18, 9, "slos[0].alerting.labels.sloth_alert: reserved for alerting.name")]
+    found = problems(tmp_path, SLOTH.replace("          channel: \"#oncall\"\n      ticket_alert",
+                                             "          sloth_alert: x\n      ticket_alert"))
+    assert found == [(24, 11, "slos[0].alerting.page_alert.labels.sloth_alert: reserved for alerting.name")]
 
 
 # --- OpenSLO ------------------------------------------------------------------------------------
@@ -304,8 +334,10 @@ def test_openslo_targets_become_percentages(tmp_path: Path, target: str, percent
     (("        type: Prometheus\n        spec:\n          query: nv_inference_request_success",
       "        type: Datadog\n        spec:\n          query: nv_inference_request_success"), (10, 9),
      "spec.ratioMetric.good.metricSource.type: 'Datadog' cannot be mapped: triton-slo reads Prometheus metric sources"),
-    (("  ratioMetric:\n    counter: true\n", "  ratioMetric:\n    counter: true\n    rawType: success\n"), (8, 5),
-     "spec.ratioMetric.rawType: a precomputed ratio cannot be mapped yet"),
+    (("  ratioMetric:\n    counter: true\n", "  ratioMetric:\n    counter: true\n    rawType: success\n"), (9, 5),
+     "spec.ratioMetric.good: not with raw (a precomputed ratio stands alone)"),
+    (("  ratioMetric:\n    counter: true\n", "  ratioMetric:\n    counter: true\n    rawType: success\n"), (6, 3),
+     "spec.ratioMetric.raw: required"),
     (("metadata:\n  name: avail\n", "metadata:\n  name: avail\n  labels:\n    app.kubernetes.io/name: x\n"), (23, 3),
      "metadata.labels: 'app.kubernetes.io/name': labels become Prometheus labels"),
     (("kind: SLO", "kind: Slo"), (20, 1), "kind: 'Slo' is not an OpenSLO v1 kind (SLO, SLI, Service, DataSource); "
@@ -452,3 +484,50 @@ def test_openslo_every_document_must_be_a_mapping_with_metadata_and_spec(tmp_pat
     text = messages(found)
     assert "30:1: the document must be a mapping, not a list" in text
     assert "metadata: required" in text and "spec: required" in text
+
+
+RAW = """\
+apiVersion: openslo/v1
+kind: SLO
+metadata:
+  name: probes
+spec:
+  service: svc
+  indicator:
+    metadata:
+      name: probes
+    spec:
+      ratioMetric:
+        rawType: {raw_type}
+        raw:
+          metricSource:
+            type: Prometheus
+            spec:
+              query: {query}
+  budgetingMethod: Occurrences
+  objectives:
+    - target: 0.99
+"""
+RAW_QUERY = "sum(rate(probe_ok[{{.window}}])) / sum(rate(probe_all[{{.window}}]))"
+
+
+@pytest.mark.parametrize("raw_type, error_ratio", [
+    ("failure", RAW_QUERY),
+    ("success", f"1 - ({RAW_QUERY})"),
+])
+def test_openslo_raw_ratio_is_a_precomputed_error_ratio(tmp_path: Path, raw_type: str, error_ratio: str) -> None:
+    (slo,) = load_spec(write(tmp_path, RAW.format(raw_type=raw_type, query=f"'{RAW_QUERY}'"))).slos
+    assert slo.sli == RatioSLI(error_ratio=error_ratio)
+
+
+@pytest.mark.parametrize("raw_type, query, where, expected", [
+    ("failed", f"'{RAW_QUERY}'", (12, 9),
+     "spec.indicator.spec.ratioMetric.rawType: 'failed' is not one of success, failure"),
+    ("failure", "sum(probe_ok) / sum(probe_all)", (17, 15),
+     "spec.indicator.spec.ratioMetric.raw.metricSource.spec.query: a raw ratio needs a {{.window}} range"),
+])
+def test_openslo_raw_ratio_problems(tmp_path: Path, raw_type: str, query: str, where: tuple[int, int],
+                                    expected: str) -> None:
+    found = problems(tmp_path, RAW.format(raw_type=raw_type, query=query))
+    assert any((line, col) == where and message.startswith(expected) for line, col, message in found), \
+        messages(found)

@@ -13,6 +13,7 @@ import yaml
 
 from slo import rule_tests, rules
 from slo.burnrate import detection_seconds
+from slo.errors import UserError
 from slo.generate import Options
 from slo.model import (
     SLO,
@@ -222,3 +223,204 @@ def test_no_traffic_gives_no_ratio_at_all(tmp_path):
                          .format(rules=str(out / "rules" / "svc-slo.yaml")))
     result = promtool("test", "rules", str(test_file))
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --- Sloth's getting-started spec, read unchanged ---------------------------------------------------
+
+# The shape of Sloth's documented getting-started example (prometheus/v1).
+SLOTH_GETTING_STARTED = """\
+version: "prometheus/v1"
+service: "myservice"
+labels:
+  owner: "myteam"
+  repo: "myorg/myservice"
+  tier: "2"
+slos:
+  - name: "requests-availability"
+    objective: 99.9
+    description: "Common SLO based on availability for HTTP request responses."
+    sli:
+      events:
+        error_query: sum(rate(http_request_duration_seconds_count{job="myservice",code=~"(5..|429)"}[{{.window}}]))
+        total_query: sum(rate(http_request_duration_seconds_count{job="myservice"}[{{.window}}]))
+    alerting:
+      name: MyServiceHighErrorRate
+      labels:
+        category: "availability"
+      annotations:
+        summary: "High error rate on 'myservice' requests responses"
+      page_alert:
+        labels:
+          severity: pageteam
+          routing_key: myteam
+      ticket_alert:
+        labels:
+          severity: "slack"
+          slack_channel: "#alerts-myteam"
+"""
+
+
+def _alerts(path: Path) -> list[dict]:
+    return [r for g in yaml.safe_load(path.read_text())["groups"] for r in g["rules"] if "alert" in r]
+
+
+@needs_promtool
+def test_sloth_getting_started_rules_pass_promtool_and_keep_sloth_s_alert_labels(tmp_path):
+    source = tmp_path / "sloth.yaml"
+    source.write_text(SLOTH_GETTING_STARTED)
+    spec = load_spec(source)
+    result = rules.generate([spec], tmp_path, Options())
+    path = tmp_path / "rules" / "myservice-slo.yaml"
+    check = promtool("check", "rules", str(path))
+    assert check.returncode == 0, check.stdout + check.stderr
+    alerts = _alerts(path)
+    assert len(alerts) == 4
+    for alert in alerts:
+        labels, page = alert["labels"], alert["labels"]["tier"].startswith("page")
+        assert labels["severity"] == ("pageteam" if page else "slack")
+        assert labels["category"] == "availability" and labels["sloth_alert"] == "MyServiceHighErrorRate"
+        assert ("routing_key" in labels) == page and ("slack_channel" in labels) == (not page)
+        assert labels.get("slack_channel", "#alerts-myteam") == "#alerts-myteam"
+        assert alert["annotations"]["summary"] == "High error rate on 'myservice' requests responses"
+    assert any("label 'tier' of the spec is overridden" in w for w in result.warnings)
+    assert any("page alerts carry severity 'pageteam'" in n for n in result.notes)
+
+
+def test_sloth_severities_are_routed_and_inhibited_as_pages_and_tickets(tmp_path):
+    import dataclasses
+    import shutil as _shutil
+
+    from alerts.alertmanager import build
+    from slo.model import Receiver, ServiceAlerting
+
+    source = tmp_path / "sloth.yaml"
+    source.write_text(SLOTH_GETTING_STARTED)
+    spec = dataclasses.replace(load_spec(source), alerting=ServiceAlerting(
+        receivers=(Receiver("pager", "webhook", url="http://127.0.0.1:9/page"),
+                   Receiver("chat", "webhook", url="http://127.0.0.1:9/ticket")),
+        page_receiver="pager", ticket_receiver="chat"))
+    config = build([spec]).config
+    service_route = config["route"]["routes"][0]
+    assert [r["matchers"] for r in service_route["routes"]] == [['severity=~"critical|pageteam"'],
+                                                              ['severity=~"warning|slack"']]
+    assert 'severity=~"critical|pageteam"' in config["inhibit_rules"][0]["source_matchers"]
+    amtool = _shutil.which("amtool")
+    if amtool is None:
+        pytest.skip("amtool is not installed")
+    file = tmp_path / "alertmanager.yaml"
+    file.write_text(yaml.safe_dump(config, sort_keys=False))
+    for severity, receiver in (("pageteam", "pager"), ("critical", "pager"), ("slack", "chat"), ("warning", "chat")):
+        done = subprocess.run([amtool, "config", "routes", "test", f"--config.file={file}", "service=myservice",
+                               f"severity={severity}", "alertname=TritonSloCustomBudgetBurn"],
+                              capture_output=True, text=True, timeout=60)
+        assert done.stdout.strip() == receiver, (severity, done.stdout, done.stderr)
+    # One value cannot mean a page in one SLO and a ticket in another.
+    clash = dataclasses.replace(spec.slos[0], name="other", alerting=dataclasses.replace(
+        spec.slos[0].alerting, ticket_labels={"severity": "pageteam"}))
+    with pytest.raises(UserError, match="ticket alerts with severity 'pageteam' cannot be routed: .* uses it for "
+                                        "page alerts"):
+        build([dataclasses.replace(spec, slos=(*spec.slos, clash))])
+
+
+# --- a precomputed error ratio (Sloth's sli.raw) -------------------------------------------------
+
+RAW_RATIO = ('sum(rate(http_errors_total{job="gw"}[{{.window}}])) / '
+             'sum(rate(http_requests_total{job="gw"}[{{.window}}]))')
+
+
+def raw_ratio_slo(**alerting) -> SLO:
+    return SLO("raw", Decimal("99"), Window(30 * DAY, "30d"), RatioSLI(error_ratio=RAW_RATIO),
+               alerting=SLOAlerting(**alerting))
+
+
+def test_precomputed_ratio_rules_fill_the_window_and_average_the_period():
+    spec = spec_of(raw_ratio_slo(min_events=10, no_traffic_for=600))
+    groups, plans = rules.rule_groups(spec, 30)
+    fast, period = groups
+    records = {r["record"]: r["expr"] for r in fast["rules"] + period["rules"] if "record" in r}
+    assert rules.ERRORS + "5m" not in records and rules.EVENTS + "5m" not in records
+    assert records["slo:sli_error:ratio_rate5m"] == (
+        '(sum(rate(http_errors_total{job="gw"}[5m])) / sum(rate(http_requests_total{job="gw"}[5m]))) >= 0 <= 1')
+    assert records["slo:sli_error:ratio_rate6h"].startswith('(sum(rate(http_errors_total{job="gw"}[6h]))')
+    assert records["slo:sli_error:ratio_rate30d"] == \
+        'avg_over_time(slo:sli_error:ratio_rate5m{service="svc", slo="raw"}[30d])'
+    alerts = [r for r in fast["rules"] if "alert" in r]
+    ticket = next(a["expr"] for a in alerts if a["labels"]["tier"] == "ticket-slow")
+    assert 'rate(http_requests_total{job="gw"}[3d])' in ticket and "sum_over_time" not in ticket
+    assert all("avg_over_time(slo:sli_events" not in a["expr"] for a in alerts)  # no min_events guard
+    warnings = rules.static_warnings(plans[0], 30)
+    assert any("min_events counts requests and does not apply to a precomputed error ratio" in w for w in warnings)
+    assert any("no_traffic_for needs a request count" in w for w in warnings)
+    notes = rules.static_notes(plans[0])
+    assert any("time average of the 5m ratio (not traffic-weighted" in n for n in notes)
+
+
+# Errors and requests of a gateway: 1% errors for 20 minutes, then no traffic at all (0/0 is NaN).
+RAW_RATIO_TEST = """
+rule_files: [{rules}]
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - series: 'http_errors_total{{job="gw"}}'
+        values: '0+1x20 20x20'
+      - series: 'http_requests_total{{job="gw"}}'
+        values: '0+100x20 2000x20'
+    promql_expr_test:
+      - expr: slo:sli_error:ratio_rate5m
+        eval_time: 10m
+        exp_samples:
+          - labels: 'slo:sli_error:ratio_rate5m{{service="svc",slo="raw"}}'
+            value: 0.01
+      - expr: slo:sli_error:ratio_rate5m
+        eval_time: 35m
+        exp_samples: []
+      - expr: slo:sli_error:ratio_rate30d
+        eval_time: 35m
+        exp_samples:
+          - labels: 'slo:sli_error:ratio_rate30d{{service="svc",slo="raw"}}'
+            value: 0.01
+      - expr: slo:period_error_budget_remaining:ratio
+        eval_time: 35m
+        exp_samples:
+          - labels: 'slo:period_error_budget_remaining:ratio{{service="svc",slo="raw"}}'
+            value: 0
+"""
+
+
+@needs_promtool
+def test_precomputed_ratio_rules_in_promtool_drop_nan_and_average_over_time(tmp_path):
+    generate(tmp_path, spec_of(raw_ratio_slo()))
+    rule_file = tmp_path / "rules" / "svc-slo.yaml"
+    check = promtool("check", "rules", str(rule_file))
+    assert check.returncode == 0, check.stdout + check.stderr
+    test_file = tmp_path / "raw-ratio.yaml"
+    test_file.write_text(RAW_RATIO_TEST.format(rules=str(rule_file)))
+    result = promtool("test", "rules", str(test_file))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+
+# --- the period group ----------------------------------------------------------------------------
+
+
+def test_period_rules_run_in_their_own_slower_group_and_each_long_range_is_read_once(tmp_path):
+    spec = spec_of(*ALL_KINDS, raw_ratio_slo())
+    rules.generate([spec], tmp_path, Options())
+    text = (tmp_path / "rules" / "svc-slo.yaml").read_text()
+    assert "run every 4m" in text.split("groups:")[0]
+    groups = yaml.safe_load(text)["groups"]
+    assert len({g["name"] for g in groups}) == len(groups) == 2 * len(spec.slos)
+    for slo, fast, period in zip(spec.slos, groups[::2], groups[1::2], strict=True):
+        assert period["name"] == fast["name"] + ":period" and period["interval"] == "4m" and "interval" not in fast
+        assert [r["record"] for r in period["rules"]] == [f"slo:sli_error:ratio_rate{slo.window.text}",
+                                                          rules.PERIOD_BURN, rules.BUDGET_REMAINING]
+        every_expr = " ".join(r["expr"] for g in (fast, period) for r in g["rules"])
+        long_reads = re.findall(rf"\[{slo.window.text}\]", every_expr)
+        # errors and events for event SLIs, one indicator or ratio otherwise: each read once, in the period group
+        assert len(long_reads) == (2 if rules.ERRORS in every_expr else 1), slo.name
+        assert not re.search(rf"\[{slo.window.text}\]", " ".join(r["expr"] for r in fast["rules"]))
+    assert rules.period_interval(30) == 240 and rules.period_interval(1) == 8 and rules.period_interval(600) == 600
+    # An evaluation interval of 4m or more: one interval for all, nothing to state.
+    rules.generate([spec], tmp_path, Options(evaluation_interval="5m"))
+    groups = yaml.safe_load((tmp_path / "rules" / "svc-slo.yaml").read_text())["groups"]
+    assert not any("interval" in g for g in groups)

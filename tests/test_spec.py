@@ -365,6 +365,78 @@ def test_ratio_queries_need_the_window_and_one_numerator(tmp_path: Path) -> None
     assert found[1][:2] == (15, 7) and "slos[1].sli.ratio: give exactly one of good or bad" in found[1][2]
 
 
+def test_precomputed_error_ratio_stands_alone_and_has_no_min_events(tmp_path: Path) -> None:
+    spec = load_spec(spec_file(tmp_path, slo_spec("""\
+        - name: raw
+          objective: 99
+          sli:
+            ratio:
+              error_ratio: 'sum(rate(err[{{.window}}])) / sum(rate(all[{{.window}}]))'
+        """)))
+    assert spec.slos[0].sli == RatioSLI(error_ratio="sum(rate(err[{{.window}}])) / sum(rate(all[{{.window}}]))")
+    found = problems(tmp_path, slo_spec("""\
+        - name: a
+          objective: 99
+          sli:
+            ratio:
+              error_ratio: 'sum(rate(err[{{.window}}])) / sum(rate(all[{{.window}}]))'
+              total: 'sum(rate(all[{{.window}}]))'
+        - name: b
+          objective: 99
+          sli:
+            ratio:
+              error_ratio: 'avg(err_ratio)'
+        - name: c
+          objective: 99
+          sli:
+            ratio:
+              error_ratio: 'sum(rate(err[{{.window}}])) / sum(rate(all[{{.window}}]))'
+          alerting:
+            min_events: 10
+        """))
+    assert found == [
+        (11, 9, "slos[0].sli.ratio.total: not with error_ratio (a precomputed error ratio stands alone; or give "
+                "good/bad with total instead)"),
+        (16, 9, "slos[1].sli.ratio.error_ratio: needs a {{.window}} range (e.g. rate(x[{{.window}}])) so each "
+                "alert window can be computed"),
+        (23, 7, "slos[2].alerting.min_events: a precomputed error_ratio has no event count to check; give "
+                "good/bad and total to use min_events"),
+    ]
+
+
+def test_page_and_ticket_labels_and_annotations(tmp_path: Path) -> None:
+    spec = load_spec(spec_file(tmp_path, slo_spec("""\
+        - name: a
+          objective: 99
+          sli: {accuracy: {}}
+          alerting:
+            labels: {team: ml}
+            page_labels: {severity: pageteam, routing_key: ml}
+            ticket_labels: {slack_channel: "#ml"}
+            page_annotations: {title: paged}
+            ticket_annotations: {title: ticketed}
+        """)))
+    alerting = spec.slos[0].alerting
+    assert alerting.tier_labels("critical") == {"team": "ml", "severity": "pageteam", "routing_key": "ml"}
+    assert alerting.tier_labels("warning") == {"team": "ml", "slack_channel": "#ml"}
+    assert alerting.tier_annotations("critical") == {"title": "paged"}
+    assert alerting.tier_annotations("warning") == {"title": "ticketed"}
+    found = problems(tmp_path, slo_spec("""\
+        - name: a
+          objective: 99
+          sli: {accuracy: {}}
+          alerting:
+            page_labels: {bad-name: x}
+            ticket_annotations: {title: [x]}
+            page_label: {}
+        """))
+    assert found == [
+        (10, 7, "slos[0].alerting.page_labels: 'bad-name' is not a Prometheus label name"),
+        (11, 7, "slos[0].alerting.ticket_annotations: must be a mapping of names to strings"),
+        (12, 7, "slos[0].alerting.page_label: unknown key 'page_label'; did you mean 'page_labels'?"),
+    ]
+
+
 # --- SLI choice ---------------------------------------------------------------------------------
 
 def test_exactly_one_sli_kind(tmp_path: Path) -> None:
@@ -546,7 +618,7 @@ def test_cli_json_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     report = json.loads(capsys.readouterr().out)
     assert report["valid"] is False
     good, broken = report["files"]
-    assert good["valid"] and good["format"] == "sloth" and len(good["slos"]) == 3
+    assert good["valid"] and good["format"] == "sloth" and len(good["slos"]) == 4
     assert broken["problems"] == [{"line": 6, "column": 15, "message": "slos[0].objective: 0 must be strictly between "
                                                                      "0 and 100 (a percentage)"}]
 

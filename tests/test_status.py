@@ -32,6 +32,15 @@ slos:
     window: 1d
     sli:
       latency: {{threshold: 50ms, source: histogram, metric: triton_slo_probe_latency_seconds, unit: s}}
+  - name: precomputed
+    objective: 99
+    window: 1d
+    sli:
+      ratio:
+        error_ratio: >-
+          sum(rate(nv_inference_request_failure{{job="triton"}}[{{{{.window}}}}]))
+          / (sum(rate(nv_inference_request_failure{{job="triton"}}[{{{{.window}}}}]))
+          + sum(rate(nv_inference_request_success{{job="triton"}}[{{{{.window}}}}])))
 """
 
 
@@ -74,7 +83,7 @@ def test_status_json_reports_budget_burn_and_no_data(prometheus, tmp_path, capsy
     code = main(["status", _spec(tmp_path, "99"), "--prometheus", prometheus.url, "--format", "json"])
     out = json.loads(capsys.readouterr().out)
     assert code == 0
-    availability, latency = out["slos"]
+    availability, latency, precomputed = out["slos"]
     [group] = availability["groups"]  # resnet_b has no data and is not reported as 0 errors
     assert group["labels"] == {"model": "resnet_a", "version": "1"}
     assert group["error_ratio"] == pytest.approx(0.005, rel=1e-6)
@@ -83,6 +92,11 @@ def test_status_json_reports_budget_burn_and_no_data(prometheus, tmp_path, capsy
     assert group["burn_rates"]["10s"] == pytest.approx(0.5, rel=1e-4)
     assert group["would_fire"] == []
     assert latency["no_data"] is True and latency["groups"] == []
+    # A precomputed error ratio: the period is the time average of the base-window (10s) ratio.
+    [group] = precomputed["groups"]
+    assert group["labels"] == {} and group["error_ratio"] == pytest.approx(0.005, rel=1e-6)
+    assert group["budget_remaining_ratio"] == pytest.approx(0.5, rel=1e-4)
+    assert group["burn_rates"]["10s"] == pytest.approx(0.5, rel=1e-4) and group["would_fire"] == []
 
 
 def test_status_exits_1_when_a_budget_is_exhausted(prometheus, tmp_path, capsys):

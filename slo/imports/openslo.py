@@ -6,6 +6,8 @@ referenced by ``indicatorRef`` (or an inline ``indicator``), and one or more ``S
 Mapping:
 
 - ``budgetingMethod: Occurrences`` with a ``ratioMetric`` (good or bad, and total) -> ``RatioSLI``;
+  a precomputed ``raw`` ratio -> ``RatioSLI(error_ratio=...)`` (``rawType: failure`` as written,
+  ``success`` as ``1 - (query)``); its query needs ``{{.window}}``;
 - ``budgetingMethod: Timeslices`` with a ``thresholdMetric`` -> ``TimesliceSLI`` (the objective's
   ``op``/``value``, ``timeSliceWindow``); ``timeSliceTarget`` must be 1, since a slice is good only
   when every sample in it is;
@@ -24,7 +26,7 @@ Mapping:
   changes the rules.
 
 Everything else that carries meaning is an error naming the field: ``RatioTimeslices``,
-Timeslices over a ratio, a precomputed ``raw`` ratio, composite objectives, alert policies,
+Timeslices over a ratio, composite objectives, alert policies,
 conditions and notification targets (triton-slo generates multiwindow burn-rate alerts),
 non-Prometheus sources.
 """
@@ -80,6 +82,7 @@ class _Indicator:
     total: str = ""
     good: str = ""
     bad: str = ""
+    error_ratio: str = ""
     query: str = ""
 
 
@@ -267,11 +270,8 @@ def _ratio_metric(r: Reader, sources: dict[str, str | None]) -> _Indicator | Non
     if not r.ok:
         return None
     counter = r.value("counter", as_bool, default=None)
-    for key in ("raw", "rawType"):
-        if r.has(key):
-            r.raw(key)
-            r.error(r.key_mark(key), f"{r.path(key)}: a precomputed ratio cannot be mapped yet: triton-slo needs "
-                                     "event rates; give good (or bad) and total")
+    if r.has("raw") or r.has("rawType"):
+        return _raw_ratio(r, sources)
     if r.has("good") == r.has("bad"):
         r.error(r.mark, f"{r.where}: give exactly one of good or bad, with total")
     queries = {}
@@ -280,13 +280,28 @@ def _ratio_metric(r: Reader, sources: dict[str, str | None]) -> _Indicator | Non
             holder = r.child(key, required=True)
             queries[key] = _metric_query(holder, sources, windowed=True, counter=counter) if holder else None
     r.finish()
-    if None in queries.values() or r.has("good") == r.has("bad") or r.has("raw") or r.has("rawType"):
+    if None in queries.values() or r.has("good") == r.has("bad"):
         return None
     return _Indicator("ratio", **queries)
 
 
+def _raw_ratio(r: Reader, sources: dict[str, str | None]) -> _Indicator | None:
+    """``raw`` with ``rawType: failure`` (an error ratio) or ``success`` (a good ratio): a precomputed ratio."""
+    raw_type = r.value("rawType", one_of("success", "failure"))
+    holder = r.child("raw", required=True)
+    query = _metric_query(holder, sources, windowed=True, precomputed=True) if holder else None
+    others = [key for key in ("good", "bad", "total") if r.has(key)]
+    for key in others:
+        r.raw(key)
+        r.error(r.key_mark(key), f"{r.path(key)}: not with raw (a precomputed ratio stands alone)")
+    r.finish()
+    if query is None or raw_type is None or others:
+        return None
+    return _Indicator("ratio", error_ratio=query if raw_type == "failure" else f"1 - ({query})")
+
+
 def _metric_query(holder: Reader, sources: dict[str, str | None], windowed: bool,
-                  counter: bool | None = None) -> str | None:
+                  counter: bool | None = None, precomputed: bool = False) -> str | None:
     """The PromQL of ``<holder>.metricSource.spec.query``; ratio queries come back with ``{{.window}}``."""
     if not holder.ok:
         return None
@@ -328,6 +343,11 @@ def _metric_query(holder: Reader, sources: dict[str, str | None], windowed: bool
         return query.strip()
     if has_window:
         return query.strip()
+    if precomputed:
+        spec.error(spec.key_mark("query"), f"{spec.path('query')}: a raw ratio needs a {{{{.window}}}} range (e.g. "
+                                           "sum(rate(errors[{{.window}}])) / sum(rate(all[{{.window}}]))) so each "
+                                           "alert window can be computed")
+        return None
     rate = _counter_rate(query) if counter else None
     if rate is None:
         why = ("is not a selector or a sum of one; write the rate yourself" if counter else
@@ -576,6 +596,6 @@ def _objective_slo(o: Reader, name: str, indicator: _Indicator | None, method: s
     else:
         if method != "Occurrences":
             return None
-        sli = RatioSLI(total=indicator.total, good=indicator.good, bad=indicator.bad)
+        sli = RatioSLI(total=indicator.total, good=indicator.good, bad=indicator.bad, error_ratio=indicator.error_ratio)
     text = f"{description} ({display})" if description and display else description or display
     return SLO(name=name, objective=objective, window=window, sli=sli, description=text, labels=labels)

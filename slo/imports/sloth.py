@@ -9,14 +9,16 @@ Mapping (Sloth field -> triton-slo):
 - ``alerting.labels/annotations`` -> the SLO's alert labels and annotations; ``alerting.name`` is
   kept as the label ``sloth_alert`` because triton-slo names its alerts by convention
   (``TritonSloCustomBudgetBurn``), so Alertmanager routes can still match it;
-- ``page_alert``/``ticket_alert``: ``disable`` turns page/ticket off; their labels and annotations
-  are kept when every enabled alert carries the same value, and ``severity`` must be triton-slo's
-  (page ``critical``, ticket ``warning``) because the routing depends on it.
+- ``page_alert``/``ticket_alert``: ``disable`` turns page/ticket off; their ``labels`` and
+  ``annotations`` go on the page (critical) or ticket (warning) tiers only, as in Sloth. A
+  ``severity`` given there stays on the alert as written (Sloth's ``pageteam``, ``slack``);
+  triton-slo's Alertmanager configuration routes those values as pages or tickets;
+- ``sli.raw.error_ratio_query`` -> ``RatioSLI(error_ratio=...)``, a precomputed error ratio (its
+  period ratio is a time average, as in Sloth).
 
-Not mappable, so reported as errors naming the field: ``sli.raw.error_ratio_query`` (the model
-needs bad and total event rates, not a precomputed ratio), ``sli.plugin`` and ``plugins`` /
-``slo_plugins`` (Go code run inside Sloth), per-alert labels that differ between page and ticket,
-and more than one Sloth document per file (one file is one service here).
+Not mappable, so reported as errors naming the field: ``sli.plugin`` and ``plugins`` /
+``slo_plugins`` (Go code run inside Sloth), and more than one Sloth document per file (one file
+is one service here).
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ SLOTH_WINDOW = Window(seconds=30 * 86400, text="30d")
 ALERT_NAME_LABEL = "sloth_alert"
 # Sloth's own rule for service and SLO names.
 SLOTH_NAME = re.compile(r"^[A-Za-z0-9][-A-Za-z0-9_.]*[A-Za-z0-9]$")
-SEVERITY_OF = {"page_alert": "critical", "ticket_alert": "warning"}
+ALERTS = ("page_alert", "ticket_alert")
 
 
 def read_sloth(docs: list[Any], file: str) -> Spec:
@@ -147,9 +149,7 @@ def _sli(r: Reader) -> RatioSLI | None:
         query = raw.value("error_ratio_query", _promql(windowed=True))
         raw.finish()
         if query is not None:
-            raw.error(raw.key_mark("error_ratio_query"), f"{raw.path('error_ratio_query')}: a precomputed error "
-                      "ratio cannot be mapped yet: triton-slo needs bad and total event rates; write them under "
-                      "sli.events (error_query, total_query)")
+            sli = RatioSLI(error_ratio=query)
     _not_mappable(r, "plugin", "Sloth SLI plugins cannot be mapped; write the plugin's queries under sli.events "
                   "(error_query, total_query)")
     r.finish()
@@ -162,19 +162,20 @@ def _alerting(r: Reader) -> SLOAlerting | None:
     alert_name = r.value("name", as_nonempty_str, default="")
     labels = r.value("labels", as_label_map, default={}) or {}
     annotations = _str_map(r, "annotations")
-    alerts = {key: _alert(r, key) for key in SEVERITY_OF}
+    alerts = {key: _alert(r, key) for key in ALERTS}
     r.finish()
     if None in (alert_name, labels, annotations) or None in alerts.values():
         return None
-    enabled = {key: alert for key, alert in alerts.items() if not alert["disable"]}
-    shared_labels = _shared(r, enabled, "labels", labels)
-    shared_annotations = _shared(r, enabled, "annotations", annotations)
     if alert_name:
-        if ALERT_NAME_LABEL in labels:
-            r.error(r.key_mark("labels"), f"{r.path('labels')}.{ALERT_NAME_LABEL}: reserved for alerting.name")
-        shared_labels[ALERT_NAME_LABEL] = alert_name
-    return SLOAlerting(page="page_alert" in enabled, ticket="ticket_alert" in enabled, labels=shared_labels,
-                       annotations=shared_annotations)
+        for reader, held in ((r, labels), *((a["reader"], a["labels"]) for a in alerts.values() if a["reader"])):
+            if ALERT_NAME_LABEL in held:
+                reader.error(_sub_key_mark(reader, "labels", ALERT_NAME_LABEL),
+                             f"{reader.path('labels')}.{ALERT_NAME_LABEL}: reserved for alerting.name")
+        labels = {**labels, ALERT_NAME_LABEL: alert_name}
+    page, ticket = alerts["page_alert"], alerts["ticket_alert"]
+    return SLOAlerting(page=not page["disable"], ticket=not ticket["disable"], labels=labels,
+                       annotations=annotations, page_labels=page["labels"], ticket_labels=ticket["labels"],
+                       page_annotations=page["annotations"], ticket_annotations=ticket["annotations"])
 
 
 def _alert(parent: Reader, key: str) -> dict[str, Any] | None:
@@ -191,32 +192,6 @@ def _alert(parent: Reader, key: str) -> dict[str, Any] | None:
     }
     r.finish()
     return None if alert["disable"] is None or alert["labels"] is None else alert
-
-
-def _shared(r: Reader, enabled: dict[str, dict], field: str, common: dict[str, str]) -> dict[str, str]:
-    """The SLO-wide labels (or annotations) plus those every enabled alert carries alike.
-
-    triton-slo gives its page and ticket alerts the same labels and annotations, apart from
-    ``severity``, which it sets itself (critical pages, warning opens a ticket).
-    """
-    result = dict(common)
-    for key, alert in enabled.items():
-        reader: Reader | None = alert["reader"]
-        for name, value in alert[field].items():
-            where = f"{reader.path(field)}.{name}" if reader else name
-            mark = _sub_key_mark(reader, field, name) if reader else r.mark
-            if field == "labels" and name == "severity":
-                if value != SEVERITY_OF[key]:
-                    r.error(mark, f"{where}: {value!r} cannot be mapped: triton-slo's {key.split('_')[0]} alerts "
-                                  f"carry severity {SEVERITY_OF[key]!r}; route on it in Alertmanager")
-                continue
-            others = [other[field].get(name) for other_key, other in enabled.items() if other_key != key]
-            if any(other != value for other in others) or common.get(name, value) != value:
-                r.error(mark, f"{where}: {value!r} only on this alert cannot be mapped: triton-slo gives page and "
-                              f"ticket alerts the same {field}; put it under alerting.{field}")
-                continue
-            result[name] = value
-    return result
 
 
 def _sub_key_mark(r: Reader, key: str, sub: str) -> Mark:

@@ -19,8 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from slo.stack.alertmanager import Alertmanager
-from slo.stack.models import MODEL_NAMES, write_golden_set
+from slo.stack.models import INPUT_SHAPE, MODEL_NAMES, write_golden_set
 from slo.stack.ports import LOOPBACK, free_port
 from slo.stack.process import ManagedProcess
 from slo.stack.prometheus import Prometheus
@@ -102,6 +104,7 @@ class DemoStack:
         self.alertmanager = self._timed(
             "alertmanager", Alertmanager(s.alertmanager_config, workdir=self._dir("alertmanager")))
         self.triton = self._timed("triton", TritonServer(s.models, workdir=self._triton_dir()))
+        self._warm_up()
         self.exporter = self._timed("exporter", self._exporter(self._dir("exporter")))
         targets: list[dict[str, Any]] = [
             {"job": s.jobs["triton"], "targets": [self.triton.metrics_address]},
@@ -118,6 +121,15 @@ class DemoStack:
                      for r in g["rules"] if r.get("health") == "err"]
         if unhealthy:
             raise RuntimeError(f"Prometheus cannot evaluate generated rules: {unhealthy[:3]}")
+
+    def _warm_up(self, requests_per_model: int = 10) -> None:
+        """A few requests to every model before anything measures it (what model warm-up does in production):
+        the first calls into a Python-backend model are slow and would count against the probe SLO."""
+        assert self.triton is not None
+        batch = np.zeros((4, *INPUT_SHAPE), np.float32)
+        for model in self.settings.models:
+            for _ in range(requests_per_model):
+                self.triton.infer(model, batch)
 
     def _triton_dir(self) -> Path:
         """A short temporary folder (PyTriton binds unix sockets under it: 108 bytes at most), with the

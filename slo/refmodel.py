@@ -86,12 +86,40 @@ def _picked(series: Sequence[float | None], step: int, index: int, window: int) 
 
 def sum_over_time(series: Sequence[float | None], step: int, index: int, window: int) -> float | None:
     picked = _picked(series, step, index, window)
-    return sum(picked) if picked else None
+    return kahan_sum(picked) if picked else None
+
+
+def _kahan_inc(inc: float, total: float, c: float) -> tuple[float, float]:
+    """One step of Neumaier-compensated summation, as Prometheus 2.x sums over time."""
+    t = total + inc
+    if abs(total) >= abs(inc):
+        c += (total - t) + inc
+    else:
+        c += (inc - t) + total
+    return t, c
+
+
+def kahan_sum(values: Sequence[float]) -> float:
+    """``sum_over_time`` of these values, rounded as Prometheus rounds it."""
+    total, c = 0.0, 0.0
+    for v in values:
+        total, c = _kahan_inc(v, total, c)
+    return total if math.isinf(total) else total + c
+
+
+def incremental_mean(values: Sequence[float]) -> float:
+    """``avg_over_time`` as Prometheus 2.x computes it (a compensated incremental mean); the
+    rounding matters at thresholds: a plain 6/20 is 0.3, not above a 0.3 threshold."""
+    mean, c, count = 0.0, 0.0, 0.0
+    for v in values:
+        count += 1
+        mean, c = _kahan_inc(v / count - mean / count, mean, c)
+    return mean if math.isinf(mean) else mean + c
 
 
 def avg_over_time(series: Sequence[float | None], step: int, index: int, window: int) -> float | None:
     picked = _picked(series, step, index, window)
-    return sum(picked) / len(picked) if picked else None
+    return incremental_mean(picked) if picked else None
 
 
 def ratio(errors: float | None, events: float | None) -> float | None:
@@ -447,6 +475,20 @@ class PromQL:
             w = self._range(args[0], window)
             return {_without_name(key): rate_at(values, self.step, times, w, name == "rate")
                     for key, _, values in self.select(args[0].vector_selector)}
+        if name in ("avg_over_time", "sum_over_time") and len(args) == 1 and isinstance(args[0], pp.MatrixSelector):
+            reduce = incremental_mean if name == "avg_over_time" else kahan_sum
+            w = self._range(args[0], window)
+            out = {}
+            for key, _, values in self.select(args[0].vector_selector):
+                column, present = [], []
+                for t in times.tolist():
+                    first = max(0, math.ceil((t - w) / self.step))
+                    last = min(len(values) - 1, math.floor(t / self.step))
+                    picked = values[first:last + 1].tolist() if last >= first else []
+                    column.append(reduce(picked) if picked else math.nan)
+                    present.append(bool(picked))
+                out[_without_name(key)] = (np.array(column), np.array(present))
+            return out
         if name in ("min_over_time", "max_over_time") and len(args) == 1:
             op = name[:3]
             if isinstance(args[0], pp.MatrixSelector):

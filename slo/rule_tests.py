@@ -548,7 +548,9 @@ def _ratio_sli(sli: RatioSLI) -> CustomSli:
         ln = _leaf_labels(n_leaf, group_by, variant)
         lt = _leaf_labels(t_leaf, group_by, variant)
         if _selects(t_leaf, ln):  # the numerator's series are part of the total: add the rest
-            rest = lt if lt != ln and not _selects(n_leaf, lt) else _outside(ln, n_leaf, t_leaf)
+            rest = _outside(ln, n_leaf, t_leaf)  # e.g. code="200" beside code="500"
+            if rest is None and lt != ln and not _selects(n_leaf, lt):
+                rest = lt
             if rest is None:
                 raise refmodel.Unsupported("no series found that the total counts and the "
                                            f"{role} query does not")
@@ -627,10 +629,7 @@ def _slice_verdict(custom: CustomSli, knobs: tuple[float, ...]) -> bool | None:
                          "leaf_labels": custom.leaf_labels[:1]})
     series = probe.slice_series([0] * n)
     engine = refmodel.PromQL([(s.labels, s.values) for s in series], STEP)
-    try:
-        bad = probe.bad_slices(engine, np.array([float((n - 1) * STEP)]))
-    except refmodel.Unsupported:
-        return None
+    bad = probe.bad_slices(engine, np.array([float((n - 1) * STEP)]))  # a shape outside the model raises
     verdicts = {bool(v[0]) for v, present in bad.values() if present[0]}
     return verdicts.pop() if len(verdicts) == 1 and len(bad) == 1 else None
 

@@ -1,0 +1,256 @@
+"""Generated promtool tests of custom (ratio, timeslice) SLIs, the PromQL reference model, and speed of the output.
+
+promtool is the judge: the generated tests must pass against the generated rules, and fail
+against a broken rule. The PromQL-subset reference model is checked against promtool's own
+PromQL engine on the same inputs.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import promql_parser
+import pytest
+import yaml
+
+from slo import refmodel, rule_tests, rules
+from slo.generate import Options
+from slo.model import SLO, ModelRef, RatioSLI, Service, SLOAlerting, Spec, TimesliceSLI, Window
+
+PROMTOOL = shutil.which("promtool")
+needs_promtool = pytest.mark.skipif(PROMTOOL is None, reason="promtool is not installed")
+DAY = 86400
+W = "{{.window}}"
+
+
+def promtool(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([PROMTOOL, *args], capture_output=True, text=True, timeout=300)
+
+
+def slo(name: str, sli, objective: str = "99", days: int = 30, **alerting) -> SLO:
+    return SLO(name, Decimal(objective), Window(days * DAY, f"{days}d"), sli, alerting=SLOAlerting(**alerting))
+
+
+def spec_of(*slos: SLO) -> Spec:
+    return Spec(Service(name="gw", triton_selector={"job": "triton"}, models=(ModelRef("resnet"),)), slos)
+
+
+# Realistic custom SLIs, as users write them (Sloth style {{.window}}).
+GATEWAY_5XX = slo("gateway-5xx", RatioSLI(
+    total=f'sum by (route) (rate(http_requests_total{{job="gateway"}}[{W}]))',
+    bad=f'sum by (route) (rate(http_requests_total{{job="gateway", code=~"5.."}}[{W}]))'),
+    objective="99.5", no_traffic_for=900)
+LATENCY_BUCKETS = slo("gateway-fast", RatioSLI(
+    total=f'sum(rate(http_request_duration_seconds_count{{job="gateway", method!="OPTIONS"}}[{W}]))',
+    good=f'sum(rate(http_request_duration_seconds_bucket{{job="gateway", method!="OPTIONS", le="0.25"}}[{W}]))'),
+    objective="99", days=7)
+GRPC_ERRORS = slo("ranker-errors", RatioSLI(
+    total=f'sum(increase(grpc_server_handled_total{{grpc_service="ranker.Ranker"}}[{W}]))',
+    bad=f'sum(increase(grpc_server_handled_total{{grpc_service="ranker.Ranker", '
+        f'grpc_code=~"Unavailable|Internal|DeadlineExceeded"}}[{W}]))'),
+    objective="99.9", min_events=50)
+HEADROOM = slo("gpu-headroom", TimesliceSLI("min by (gpu, UUID) (triton_slo_gpu_memory_headroom_ratio)", ">=", 0.1))
+TEMPERATURE = slo("gpu-temperature", TimesliceSLI('max(DCGM_FI_DEV_GPU_TEMP{gpu=~"0|1"})', "<", 85,
+                                                  slice_seconds=300), objective="95", days=28)
+ERROR_SLICES = slo("gateway-error-slices", TimesliceSLI(
+    'sum(rate(http_errors_total{job="gateway"}[5m])) / sum(rate(http_requests_seen_total{job="gateway"}[5m]))',
+    "<=", 0.05), objective="99.5", days=7)
+CUSTOM = (GATEWAY_5XX, LATENCY_BUCKETS, GRPC_ERRORS, HEADROOM, TEMPERATURE, ERROR_SLICES)
+
+
+def generate(tmp_path: Path, spec: Spec) -> tuple[Path, list[str]]:
+    rules.generate([spec], tmp_path, Options())
+    result = rule_tests.generate([spec], tmp_path, Options())
+    return tmp_path / "tests" / "gw-slo.yaml", result.notes
+
+
+def test_every_realistic_custom_sli_gets_tests_for_each_scenario(tmp_path):
+    test_file, notes = generate(tmp_path, spec_of(*CUSTOM))
+    assert not [n for n in notes if "no generated test" in n], notes
+    document = yaml.safe_load(test_file.read_text())
+    names = {t["name"] for t in document["tests"]}
+    for custom in CUSTOM:
+        for scenario in ("healthy", "slow burn", "fast burn"):
+            assert any(f"gw/{custom.name}" in n and scenario in n for n in names), (custom.name, scenario, names)
+
+
+def _series_of(document: dict, slo_name: str) -> set[str]:
+    return {s["series"] for t in document["tests"] if f"/{slo_name}:" in t["name"] for s in t["input_series"]}
+
+
+def test_inputs_carry_the_labels_the_selectors_ask_for(tmp_path):
+    test_file, _ = generate(tmp_path, spec_of(*CUSTOM))
+    document = yaml.safe_load(test_file.read_text())
+    gateway = _series_of(document, "gateway-5xx")
+    # a bad series (a 5xx code) and a good one per route; two routes: one burns, one stays healthy
+    assert 'http_requests_total{job="gateway", code="500", route="0"}' in gateway
+    assert 'http_requests_total{job="gateway", code="200", route="0"}' in gateway
+    assert any('route="1"' in s for s in gateway)
+    grpc = _series_of(document, "ranker-errors")
+    assert any('grpc_code="Unavailable"' in s for s in grpc) and any('grpc_code="200"' in s for s in grpc)
+    latency = _series_of(document, "gateway-fast")
+    assert any("_bucket{" in s and 'le="0.25"' in s for s in latency) and all("OPTIONS" not in s for s in latency)
+    headroom = _series_of(document, "gpu-headroom")
+    assert {'triton_slo_gpu_memory_headroom_ratio{gpu="0", UUID="0"}',
+            'triton_slo_gpu_memory_headroom_ratio{gpu="1", UUID="1"}'} <= headroom
+    assert any('gpu="0"' in s for s in _series_of(document, "gpu-temperature"))
+
+
+def _fired(spec: Spec, slo_name: str, scenario: str) -> set[tuple[str, str]]:
+    timeline = rule_tests.build_tests(spec, 30).timelines[(slo_name, scenario)]
+    return {(dict(f.labels).get("tier", ""), dict(f.labels).get("route", dict(f.labels).get("gpu", "")))
+            for firing in timeline.values() for f in firing}
+
+
+def test_fast_burn_pages_only_the_burning_group_and_healthy_fires_nothing():
+    spec = spec_of(GATEWAY_5XX, HEADROOM)
+    assert _fired(spec, "gateway-5xx", "healthy") == set()
+    fast = _fired(spec, "gateway-5xx", "fast burn")
+    assert ("page-fast", "0") in fast and not any(group == "1" for _, group in fast)
+    slow = _fired(spec, "gateway-5xx", "slow burn")
+    assert slow and all(tier.startswith("ticket") for tier, _ in slow)
+    assert ("page-fast", "0") in _fired(spec, "gpu-headroom", "fast burn")
+
+
+@needs_promtool
+def test_generated_custom_tests_pass_promtool(tmp_path):
+    test_file, _ = generate(tmp_path, spec_of(*CUSTOM))
+    check = promtool("check", "rules", str(tmp_path / "rules" / "gw-slo.yaml"))
+    assert check.returncode == 0, check.stdout + check.stderr
+    result = promtool("test", "rules", str(test_file))
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+
+
+MUTATIONS = [
+    # the gateway SLO loses its per-route grouping in the bad-event rule
+    ('sum by (route) (rate(http_requests_total{job=\\"gateway\\", code=~\\"5..\\"}[5m]))',
+     'sum(rate(http_requests_total{job=\\"gateway\\", code=~\\"5..\\"}[5m]))'),
+    # the headroom slices are judged the wrong way round
+    ("< bool 0.1", "> bool 0.5"),
+    # the fast page of the gateway fires at 10x instead of 14.4x
+    ("> 0.072", "> 0.05"),
+]
+
+
+@needs_promtool
+@pytest.mark.parametrize("before, after", MUTATIONS)
+def test_a_broken_rule_fails_the_generated_tests(tmp_path, before, after):
+    spec = spec_of(GATEWAY_5XX, HEADROOM)
+    test_file, _ = generate(tmp_path, spec)
+    rule_file = tmp_path / "rules" / "gw-slo.yaml"
+    text = rule_file.read_text()
+    assert before in text, f"{before!r} not in the rules: the mutation no longer applies"
+    rule_file.write_text(text.replace(before, after))
+    assert promtool("check", "rules", str(rule_file)).returncode == 0
+    result = promtool("test", "rules", str(test_file))
+    assert result.returncode != 0, "the generated tests did not notice a broken rule"
+
+
+UNSUPPORTED = [
+    (TimesliceSLI("histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket[5m])))", "<", 0.3),
+     "histogram_quantile"),
+    (RatioSLI(total=f"sum(rate(a_total[{W}])) + sum(rate(b_total[{W}]))", bad=f"sum(rate(a_errors_total[{W}]))"),
+     "total query is not one counter"),
+    (RatioSLI(total=f'sum(rate({{__name__=~"http_.+_total"}}[{W}]))', bad=f"sum(rate(errors_total[{W}]))"),
+     "without a metric name"),
+    (RatioSLI(total=f"sum(rate(http_requests_total[{W}]))",
+              bad=f'sum(rate(http_requests_total{{code=~"[^2]xx"}}[{W}]))'), "no value found"),
+]
+
+
+@pytest.mark.parametrize("sli, reason", UNSUPPORTED)
+def test_shapes_outside_the_model_get_a_note_and_no_test(tmp_path, sli, reason):
+    spec = spec_of(slo("odd", sli), GATEWAY_5XX)
+    test_file, notes = generate(tmp_path, spec)
+    odd = [n for n in notes if n.startswith("gw/odd:")]
+    assert len(odd) == 1 and "no generated test" in odd[0] and reason in odd[0], notes
+    names = [t["name"] for t in yaml.safe_load(test_file.read_text())["tests"]]
+    assert not [n for n in names if n.startswith("gw/odd:")]
+    assert [n for n in names if n.startswith("gw/gateway-5xx:")]
+
+
+def test_regex_examples_match_their_regex():
+    for pattern in ("5..", "Unavailable|Internal", "(5|4)[0-9]{2}", "/api/v[12]/.*", r"\d+", "prod-.+", ".*"):
+        example = rule_tests.regex_example(pattern)
+        assert example is not None and re.fullmatch(pattern, example), (pattern, example)
+    assert rule_tests.regex_example("[^a]") is None  # negated classes: no guess
+
+
+# --- the PromQL reference model against promtool's engine -----------------------------------------
+
+EXPRESSIONS = [
+    'sum by (route) (rate(req_total{job="gw"}[5m]))',
+    'sum by (route) (rate(req_total{code=~"5.."}[5m])) / sum by (route) (rate(req_total[5m]))',
+    "sum(increase(req_total[7m]))",
+    "min by (gpu) (headroom)",
+    "max(headroom) * 100 - 3",
+    "avg(headroom)",
+    "count(headroom > 0.3)",
+    "max_over_time(headroom[3m])",
+    "avg_over_time(headroom[7m])",
+    "sum_over_time(headroom[9m])",
+    "min_over_time((max by (gpu) (headroom))[4m:30s])",
+    'rate(req_total{code="500"}[5m]) / on (route) rate(req_total{code="200"}[5m])',
+    "headroom > bool 0.25",
+    "-headroom",
+]
+
+
+def _inputs() -> list[tuple[dict[str, str], list[float]]]:
+    rng = np.random.default_rng(7)
+    out = []
+    for route in ("a", "b"):
+        for code in ("200", "500"):
+            increments = rng.integers(0, 50, 40)
+            out.append(({"__name__": "req_total", "job": "gw", "route": route, "code": code},
+                        np.concatenate(([0.0], np.cumsum(increments[1:]))).tolist()))
+    for gpu in ("0", "1", "2"):
+        out.append(({"__name__": "headroom", "gpu": gpu}, np.round(rng.uniform(0, 1, 40), 3).tolist()))
+    return out
+
+
+def _series_text(labels: dict[str, str]) -> str:
+    rest = ", ".join(f'{k}="{v}"' for k, v in labels.items() if k != "__name__")
+    return f"{labels['__name__']}{{{rest}}}"
+
+
+@needs_promtool
+def test_the_promql_reference_model_agrees_with_promtool(tmp_path):
+    inputs = _inputs()
+    engine = refmodel.PromQL(inputs, 60)
+    times = [6, 11, 23, 39]
+    tests = []
+    for expr in EXPRESSIONS:
+        result = engine.evaluate(promql_parser.parse(expr), np.array(times, dtype=float) * 60, 300)
+        for i, minute in enumerate(times):
+            samples = []
+            for key, (values, present) in sorted(result.items()):
+                if present[i]:
+                    labels = dict(key)
+                    name = labels.pop("__name__", "")
+                    text = name + "{" + ", ".join(f'{k}="{v}"' for k, v in labels.items()) + "}"
+                    samples.append({"labels": text, "value": float(values[i])})
+            tests.append({"expr": expr, "eval_time": f"{minute}m", "exp_samples": samples})
+    assert any(t["exp_samples"] for t in tests)
+    (tmp_path / "empty.yaml").write_text("groups: []\n")
+    document = {"rule_files": ["empty.yaml"], "evaluation_interval": "1m", "tests": [{
+        "interval": "1m",
+        "input_series": [{"series": _series_text(labels), "values": " ".join(repr(v) for v in values)}
+                         for labels, values in inputs],
+        "promql_expr_test": tests}]}
+    (tmp_path / "model.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
+    result = promtool("test", "rules", str(tmp_path / "model.yaml"))
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+
+
+def test_unsupported_expressions_raise():
+    engine = refmodel.PromQL(_inputs(), 60)
+    for expr in ("histogram_quantile(0.9, headroom)", "headroom offset 5m", "topk(1, headroom)",
+                 "headroom and headroom", "a / on (x) group_left b"):
+        with pytest.raises(refmodel.Unsupported):
+            engine.evaluate(promql_parser.parse(expr), np.array([600.0]), 300)

@@ -131,10 +131,10 @@ def annotations(spec: Spec) -> list[dict]:
     ]
 
 
-def dashboard(spec: Spec, board: str, description: str, layout: Layout) -> G.Dashboard:
+def dashboard(spec: Spec, board: str, description: str, layout: Layout, title: str = "") -> G.Dashboard:
     service = spec.service.name
     return G.Dashboard(
-        title=f"{service} / {L.BOARD_TITLES[board]}",
+        title=f"{service} / {title or L.BOARD_TITLES[board]}",
         uid=L.dashboard_uid(service, board),
         description=description,
         tags=[TAG, f"service:{service}", f"board:{board}"],
@@ -148,8 +148,9 @@ def dashboard(spec: Spec, board: str, description: str, layout: Layout) -> G.Das
         annotations=G.Annotations(list=annotations(spec)),
         links=[
             # The link bar between the four boards of this service (Grafana lists them by tag).
+            # A dropdown once the SLOs fill several boards: a bar of dozens of links helps nobody.
             G.DashboardLink(title="triton-slo dashboards", type="dashboards", tags=[TAG, f"service:{service}"],
-                            asDropdown=False, includeVars=True, keepTime=True),
+                            asDropdown=bool(slo_parts(spec)), includeVars=True, keepTime=True),
             G.DashboardLink(title="Runbooks", type="link", uri=spec.service.runbook_base_url, icon="doc",
                             targetBlank=True, tooltip="runbooks of the alerts of this service"),
         ],
@@ -178,12 +179,10 @@ def executive(spec: Spec) -> G.Dashboard:
     latency = slo_named(spec, "latency")
 
     lay.row("Service level")
+    title, about, expr = _budget_remaining(spec)
     lay.add(stat(
-        "Error budget remaining per SLO",
-        "Share of each SLO's error budget left over its period (slo:period_error_budget_remaining:ratio); "
-        "below 0 the SLO is breached.",
-        "percentunit",
-        [Query(f"min by (slo) (slo:period_error_budget_remaining:ratio{{{slo_matchers()}}})", "{{slo}}")],
+        title, f"{about} left over its period (slo:period_error_budget_remaining:ratio); below 0 the SLO is breached.",
+        "percentunit", [Query(expr, "{{slo}}")],
         base_color="red", steps=[Step(0.0, "orange"), Step(0.25, "green")],
     ), w=12, h=6)
     avail_expr = f"1 - ({sel.error_ratio()})"
@@ -198,7 +197,9 @@ def executive(spec: Spec) -> G.Dashboard:
         base_color="red", draw_thresholds=True,
     ), w=12, h=6)
 
-    for slo in spec.slos:
+    if slo_parts(spec):
+        _slo_counts(spec, lay)
+    for slo in () if slo_parts(spec) else spec.slos:
         period = format_duration(slo.window.seconds)
         lay.add(gauge(
             f"{slo.name}: SLI over {slo.window.text}",
@@ -525,30 +526,124 @@ def debug(spec: Spec) -> G.Dashboard:
 # --- per SLO -------------------------------------------------------------------------------------
 
 
+# Rows of SLOs on one board. Beyond this the SLO board keeps the overview (the worst SLOs, and a
+# table of every SLO) and the rows go to boards ``slo-1``, ``slo-2``, ... of this many SLOs each:
+# a board of a thousand rows is too slow for Grafana to open and too big for a ConfigMap.
+SLOS_PER_BOARD = 20
+BUDGET_RULE = "slo:period_error_budget_remaining:ratio"
+BURN_RULE = "slo:current_burn_rate:ratio"
+
+
+def slo_parts(spec: Spec) -> list[tuple[SLO, ...]]:
+    """The SLOs of each SLO-row board, in spec order; empty when the SLO board holds them all."""
+    if len(spec.slos) <= SLOS_PER_BOARD:
+        return []
+    return [spec.slos[i:i + SLOS_PER_BOARD] for i in range(0, len(spec.slos), SLOS_PER_BOARD)]
+
+
+def part_board(index: int) -> str:
+    """Board name of the SLO rows of part ``index`` (from 1): its file ``<service>-slo-<index>.json``."""
+    return f"slo-{index}"
+
+
+def board_names(spec: Spec) -> list[str]:
+    """Every board of a spec: the four of ``dashboards.links.BOARDS`` and any SLO-row boards."""
+    return [*L.BOARDS, *(part_board(i) for i in range(1, len(slo_parts(spec)) + 1))]
+
+
+def _budget_remaining(spec: Spec) -> tuple[str, str, str]:
+    """(title, what it shows, query) of the budget-remaining stat: every SLO, or the lowest ones."""
+    every = f"min by (slo) ({BUDGET_RULE}{{{slo_matchers()}}})"
+    if not slo_parts(spec):
+        return "Error budget remaining per SLO", "Share of each SLO's error budget", every
+    return (f"Error budget remaining: the {SLOS_PER_BOARD} lowest",
+            f"Share of the error budget of the {SLOS_PER_BOARD} SLOs (of {len(spec.slos)}) with the least",
+            f"bottomk({SLOS_PER_BOARD}, {every})")
+
+
+def _slo_counts(spec: Spec, lay: Layout) -> None:
+    """How many SLOs are breached or close to it: the executive view of a service with many SLOs."""
+    budget = f"min by (slo) ({BUDGET_RULE}{{{slo_matchers()}}})"
+    lay.add(stat(
+        "SLOs out of budget",
+        f"How many of the {len(spec.slos)} SLOs have spent their whole error budget over their period "
+        "(slo:period_error_budget_remaining:ratio below 0); the SLO boards show each.", "none",
+        [Query(f"count({budget} < 0) or vector(0)", "out of budget")],
+        steps=[Step(1.0, "red")],
+    ), w=12, h=6)
+    lay.add(stat(
+        "SLOs under a quarter of their budget",
+        f"How many of the {len(spec.slos)} SLOs have less than 25% of their error budget left.", "none",
+        [Query(f"count({budget} < 0.25) or vector(0)", "under 25%")],
+        steps=[Step(1.0, "orange")],
+    ), w=12, h=6)
+
+
+def _burn_rate_links(spec: Spec) -> list[Link]:
+    return [Link(f"Runbook: {name}", runbook_url(spec.service.runbook_base_url, name))
+            for name in ("TritonSloAvailabilityBudgetBurn", "TritonSloLatencyBudgetBurn",
+                         "TritonSloAccuracyBudgetBurn", "TritonSloCustomBudgetBurn")]
+
+
 def slos(spec: Spec) -> G.Dashboard:
     lay = Layout()
     P = L.SloPanel
-    lay.row("Every SLO")
+    parts = slo_parts(spec)
+    lay.row("Every SLO" if not parts else f"The SLOs that need attention (of {len(spec.slos)})")
+    title, _, budget = _budget_remaining(spec)
     lay.add(stat(
-        "Error budget remaining",
+        "Error budget remaining" if not parts else title,
         "Share of the error budget left over each SLO's period; below 0 the objective is missed.",
-        "percentunit",
-        [Query(f"min by (slo) (slo:period_error_budget_remaining:ratio{{{slo_matchers()}}})", "{{slo}}")],
+        "percentunit", [Query(budget, "{{slo}}")],
         base_color="red", steps=[Step(0.0, "orange"), Step(0.25, "green")],
     ), w=12, h=6, id=P.BUDGET_REMAINING)
+    burn = f"max by (slo) ({BURN_RULE}{{{slo_matchers()}}})"
     lay.add(timeseries(
-        "Burn rate (shortest page window)",
+        "Burn rate (shortest page window)" if not parts else
+        f"Burn rate (shortest page window): the {SLOS_PER_BOARD} highest",
         "How fast each SLO spends its budget (slo:current_burn_rate:ratio): 1 spends it exactly over the "
         "period; the budget-burn alerts link here.", "short",
-        [Query(f"max by (slo) (slo:current_burn_rate:ratio{{{slo_matchers()}}})", "{{slo}}")], min=0.0,
-        links=[link for name in ("TritonSloAvailabilityBudgetBurn", "TritonSloLatencyBudgetBurn",
-                                 "TritonSloAccuracyBudgetBurn", "TritonSloCustomBudgetBurn")
-               for link in [Link(f"Runbook: {name}", runbook_url(spec.service.runbook_base_url, name))]],
+        [Query(burn if not parts else f"topk({SLOS_PER_BOARD}, {burn})", "{{slo}}")], min=0.0,
+        links=_burn_rate_links(spec),
     ), w=12, h=6, id=P.BURN_RATE)
-    for slo in spec.slos:
+    if not parts:
+        for slo in spec.slos:
+            _slo_row(spec, slo, lay)
+        return dashboard(spec, "slo", "Each SLO: its SLI against the objective, burn rates on the alert "
+                         "windows with the alert thresholds, and the budget left over the period.", lay)
+    lay.row("Every SLO")
+    lay.add(table(
+        "Every SLO now",
+        f"Budget left and burn rate of each of the {len(spec.slos)} SLOs (sort by a column header). Each "
+        f"SLO's own panels are on the boards '{part_title(spec, 1)}' and on, in spec order (the dashboards "
+        "menu at the top).", "none",
+        [Query(f"min by (slo) ({BUDGET_RULE}{{{slo_matchers()}}})", instant=True),
+         Query(f"max by (slo) ({BURN_RULE}{{{slo_matchers()}}})", instant=True)],
+        rename={"Value #A": "budget remaining", "Value #B": "burn rate"},
+    ), w=24, h=12)
+    return dashboard(spec, "slo", "The SLOs with the least budget and the fastest burn, and every SLO in a "
+                     f"table; each SLO's panels are on the boards of {SLOS_PER_BOARD} SLOs in the dashboards "
+                     "menu.", lay)
+
+
+def part_title(spec: Spec, index: int) -> str:
+    """E.g. ``SLOs 0021-0040 (availability-20 to timeslice-39)``: zero-padded, as Grafana lists
+    boards by title, and with the names that tell where an SLO is."""
+    part = slo_parts(spec)[index - 1]
+    first = (index - 1) * SLOS_PER_BOARD + 1
+    digits = len(str(len(spec.slos)))
+    return (f"{L.BOARD_TITLES['slo']} {first:0{digits}d}-{first + len(part) - 1:0{digits}d} "
+            f"({part[0].name} to {part[-1].name})")
+
+
+def slo_part(spec: Spec, index: int) -> G.Dashboard:
+    """The rows of the SLOs of part ``index`` (from 1), each as on a one-board SLO dashboard."""
+    lay = Layout()
+    for slo in slo_parts(spec)[index - 1]:
         _slo_row(spec, slo, lay)
-    return dashboard(spec, "slo", "Each SLO: its SLI against the objective, burn rates on the alert "
-                     "windows with the alert thresholds, and the budget left over the period.", lay)
+    return dashboard(spec, part_board(index), f"{len(spec.slos)} SLOs, {SLOS_PER_BOARD} a board: each SLO's SLI "
+                     "against the objective, burn rates on the alert windows with the alert thresholds, and the "
+                     "budget left over the period.", lay, title=part_title(spec, index))
 
 
 def _slo_row(spec: Spec, slo: SLO, lay: Layout) -> None:

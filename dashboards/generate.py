@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
+from json.encoder import encode_basestring_ascii as _ESCAPE  # the C escaper
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from dashboards import links
-from dashboards.boards import BUILDERS
+from dashboards.boards import BUILDERS, SLOS_PER_BOARD, board_names, slo_part, slo_parts
 from dashboards.grafana import render
 from slo.generate import Options, Result
 from slo.model import Spec
@@ -19,12 +20,77 @@ FOLDER = "triton-slo"
 
 
 def build(spec: Spec, board: str) -> dict[str, Any]:
-    """One dashboard of a spec, as the JSON Grafana imports."""
-    return render(BUILDERS[board](spec))
+    """One dashboard of a spec (a name of ``board_names(spec)``), as the JSON Grafana imports."""
+    if board in BUILDERS:
+        return render(BUILDERS[board](spec))
+    parts = len(slo_parts(spec))
+    index = board.removeprefix("slo-")
+    if not (index.isdigit() and 1 <= int(index) <= parts):
+        raise KeyError(f"no board {board!r} for {spec.service.name} (boards: {', '.join(board_names(spec))})")
+    return render(slo_part(spec, int(index)))
 
 
 def build_all(spec: Spec) -> dict[str, dict[str, Any]]:
-    return {board: build(spec, board) for board in links.BOARDS}
+    return {board: build(spec, board) for board in board_names(spec)}
+
+
+def json_text(data: Any) -> str:
+    """``json.dumps(data, indent=2)``, byte for byte, at about twice its speed.
+
+    The standard library indents in pure Python; here strings go through its C escaper and the
+    rest is plain appends (dashboards of a large spec are megabytes). Anything but JSON's own types
+    and string keys is left to ``json.dumps``.
+    """
+    out: list[str] = []
+    emit = out.append
+    text = _ESCAPE
+
+    def walk(value: Any, indent: str) -> None:
+        kind = type(value)
+        if kind is str:
+            emit(text(value))
+        elif kind is dict:
+            if not value:
+                emit("{}")
+                return
+            inner = indent + "  "
+            head = "{\n" + inner
+            for key, item in value.items():
+                if type(key) is not str:
+                    raise TypeError(key)
+                emit(head + text(key) + ": ")
+                head = ",\n" + inner
+                walk(item, inner)
+            emit("\n" + indent + "}")
+        elif kind is list:
+            if not value:
+                emit("[]")
+                return
+            inner = indent + "  "
+            head = "[\n" + inner
+            for item in value:
+                emit(head)
+                head = ",\n" + inner
+                walk(item, inner)
+            emit("\n" + indent + "]")
+        elif value is None:
+            emit("null")
+        elif value is True:
+            emit("true")
+        elif value is False:
+            emit("false")
+        elif kind is int:
+            emit(int.__repr__(value))
+        elif kind is float and math.isfinite(value):
+            emit(float.__repr__(value))
+        else:
+            raise TypeError(value)
+
+    try:
+        walk(data, "")
+    except TypeError:
+        return json.dumps(data, indent=2)
+    return "".join(out)
 
 
 def provisioning(dashboards_dir: Path) -> dict[str, Any]:
@@ -62,6 +128,12 @@ def generate(specs: list[Spec], out: Path, options: Options) -> Result:
     result = Result()
     uids: dict[str, str] = {}
     for spec in specs:
+        parts = len(slo_parts(spec))
+        if parts:
+            result.notes.append(
+                f"dashboards: {spec.service.name} has {len(spec.slos)} SLOs: their rows are on {parts} boards of "
+                f"{SLOS_PER_BOARD} ({spec.service.name}-slo-1.json to -slo-{parts}.json); the SLO board shows the "
+                "worst SLOs and a table of every SLO")
         for board, data in build_all(spec).items():
             path = folder / f"{spec.service.name}-{board}.json"
             if data["uid"] in uids:
@@ -69,7 +141,7 @@ def generate(specs: list[Spec], out: Path, options: Options) -> Result:
                     f"dashboards: {path.name} and {uids[data['uid']]} share uid {data['uid']}; "
                     "Grafana keeps only one of them (service names must differ)")
             uids[data["uid"]] = path.name
-            path.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+            path.write_text(json_text(data) + "\n")
             result.files.append(path)
     prov = folder / "provisioning.yaml"
     prov.write_text(

@@ -169,8 +169,11 @@ def table(
     *,
     hide_columns: Sequence[str] = ("Time",),
     links: Sequence[Link] = (),
+    rename: dict[str, str] | None = None,
 ) -> G.Table:
-    organize = {"id": "organize", "options": {"excludeByName": {name: True for name in hide_columns}}}
+    organize: dict = {"id": "organize", "options": {"excludeByName": {name: True for name in hide_columns}}}
+    if rename:
+        organize["options"]["renameByName"] = dict(rename)
     return G.Table(
         title=title,
         description=description,

@@ -30,13 +30,82 @@ nav li { margin: .1rem 0; }
 """
 
 
+# Where an alerting rule's name sits: a plain rule file, or a PrometheusRule object.
+_ALERT_PATHS = {("groups", "[]", "rules", "[]", "alert"): "groups",
+                ("spec", "groups", "[]", "rules", "[]", "alert"): "spec"}
+
+
+def _document_alerts(document: object) -> set[str]:
+    document = document if isinstance(document, dict) else {}
+    groups = document.get("groups") or (document.get("spec") or {}).get("groups") or []
+    return {rule["alert"] for group in groups for rule in group.get("rules", []) if "alert" in rule}
+
+
+_RESOLVER = yaml.resolver.Resolver()
+_STR = "tag:yaml.org,2002:str"
+
+
+def _is_text(event: yaml.ScalarEvent) -> bool:
+    """Whether the loader would read this scalar as a string (not a number, a boolean, null, or tagged)."""
+    if event.tag not in (None, "!", _STR):
+        return False
+    if event.tag == _STR or not event.implicit[0]:
+        return True
+    return _RESOLVER.resolve(yaml.ScalarNode, event.value, event.implicit) == _STR
+
+
+def _streamed_alerts(text: str) -> set[str] | None:
+    """The alert names of a rule file read from libyaml's event stream, without building the document.
+
+    Rule files of thousands of SLOs are megabytes: building them costs seconds, the events a tenth.
+    None when the file holds what only a full load reads right (aliases, complex keys, several
+    documents); the caller then loads it.
+    """
+    found: dict[str, set[str]] = {"groups": set(), "spec": set()}
+    stack: list[list] = []  # per open collection: [is mapping, its path, key whose value comes next]
+    documents = 0
+    for event in yaml.parse(text, Loader=yaml.CSafeLoader):
+        kind = type(event)
+        if kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
+            stack.pop()
+            continue
+        if kind is yaml.DocumentStartEvent:
+            documents += 1
+            if documents > 1:
+                return None
+            continue
+        if kind not in (yaml.ScalarEvent, yaml.MappingStartEvent, yaml.SequenceStartEvent, yaml.AliasEvent):
+            continue
+        if kind is yaml.AliasEvent or getattr(event, "anchor", None):
+            return None
+        path: tuple = ()
+        if stack:
+            top = stack[-1]
+            if top[0] and top[2] is None:  # a mapping key
+                if kind is not yaml.ScalarEvent:
+                    return None
+                top[2] = event.value
+                continue
+            path = (*top[1], top[2]) if top[0] else (*top[1], "[]")
+            top[2] = None
+        if kind is yaml.ScalarEvent:
+            where = _ALERT_PATHS.get(path)
+            if where:
+                if not _is_text(event):
+                    return None  # a tagged or non-string scalar: let the loader resolve it
+                found[where].add(event.value)
+        else:
+            stack.append([kind is yaml.MappingStartEvent, path, None])
+    return found["groups"] or found["spec"]
+
+
 def alert_names(rules_dir: Path) -> set[str]:
     """Alert names in every rule file of a folder (plain rule files or PrometheusRule objects)."""
     names: set[str] = set()
     for path in sorted(rules_dir.glob("*.yaml")):
-        document = yaml.safe_load(path.read_text()) or {}
-        groups = document.get("groups") or (document.get("spec") or {}).get("groups") or []
-        names.update(rule["alert"] for group in groups for rule in group.get("rules", []) if "alert" in rule)
+        text = path.read_text()
+        streamed = _streamed_alerts(text)
+        names.update(streamed if streamed is not None else _document_alerts(yaml.safe_load(text)))
     return names
 
 

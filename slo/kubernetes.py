@@ -114,7 +114,7 @@ def read_rule_file(path: Path) -> tuple[list[dict[str, Any]], dict[str, str]]:
     (then its `spec.groups` and its metadata labels).
     """
     try:
-        data = yaml.safe_load(path.read_text())
+        data = _load(path.read_text())
     except (OSError, yaml.YAMLError) as exc:
         raise UserError(f"{path}: cannot read the rule file: {exc}") from None
     labels: dict[str, str] = {}
@@ -593,7 +593,17 @@ def create_secret_command(secrets: SecretKeys, namespace: str) -> str:
 # --- output ----------------------------------------------------------------------------------------
 
 
-class _Dumper(yaml.SafeDumper):
+# libyaml (PyYAML's C extension) where installed: the same documents and the same text, 5-10x
+# faster than the pure-Python loader and emitter on the megabytes a spec of 1000 SLOs makes.
+_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_SafeDumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+def _load(text: str) -> Any:
+    return yaml.load(text, Loader=_SafeLoader)  # noqa: S506 - a safe loader
+
+
+class _Dumper(_SafeDumper):  # type: ignore[misc, valid-type]
     def ignore_aliases(self, data: Any) -> bool:  # no &id001 anchors: kubectl users read these files
         return True
 
@@ -652,7 +662,7 @@ def build_objects(specs: list[Spec], out: Path, settings: Settings) -> tuple[lis
     am_file = out / "alertmanager.yaml"
     if am_file.is_file():
         try:
-            am = yaml.safe_load(am_file.read_text())
+            am = _load(am_file.read_text())
         except yaml.YAMLError as exc:
             raise UserError(f"{am_file}: not valid YAML: {exc}") from None
         obj, secrets, warnings = alertmanager_config(am, settings, str(am_file))

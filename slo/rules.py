@@ -418,9 +418,46 @@ def _emit(value: object, indent: str, out: list[str]) -> None:
 
 
 def dump_yaml(document: dict) -> str:
-    """YAML text of a rule or test document (fast: thousands of SLOs are written in well under a second)."""
+    """YAML text of a rule or test document (fast: thousands of SLOs are written in well under a second).
+
+    Block style for dicts and lists, a list item's first entry on its dash line, multi-line strings
+    as literal blocks, other scalars as ``_scalar`` writes them (each distinct string worked out once).
+    """
     out: list[str] = []
-    _emit(document, "", out)
+    emit = out.append
+    known: dict[str, str] = {}
+
+    def scalar(value: object) -> str:
+        if type(value) is not str:
+            return _scalar(value)
+        text = known.get(value)
+        if text is None:
+            text = known[value] = _scalar(value)
+        return text
+
+    def block(value: dict | list, indent: str, lead: str) -> None:
+        # ``lead`` starts the first line: ``indent``, or the dash of the list item holding ``value``
+        is_dict = isinstance(value, dict)
+        deeper = indent + "  "
+        for key, item in value.items() if is_dict else enumerate(value):
+            head = (lead + scalar(key) + ":") if is_dict else (lead + "-")
+            lead = indent
+            if isinstance(item, (dict, list)):
+                if not item:
+                    emit(f"{head} {'{}' if isinstance(item, dict) else '[]'}\n")
+                elif is_dict:
+                    emit(head + "\n")
+                    block(item, deeper, deeper)
+                else:
+                    block(item, deeper, head + " ")
+            elif isinstance(item, str) and "\n" in item and not item.endswith("\n") and "\t" not in item \
+                    and not item.startswith(" "):
+                body = "".join(f"{deeper}{line}\n" if line else "\n" for line in item.split("\n"))
+                emit(f"{head} |-\n{body}")
+            else:
+                emit(f"{head} {scalar(item)}\n")
+
+    block(document, "", "")
     return "".join(out)
 
 

@@ -336,7 +336,7 @@ def _start_stack(opts: Options, n: Narrator, summary: Summary, exits: contextlib
     receivers = [note for note in am_notes if note.startswith("receiver")]
     n.detail(table([
         ("Triton", f"{triton.http_url} (metrics {triton.metrics_url})", ", ".join(settings.models)),
-        ("exporter", stack.exporter_url, "triton-slo export (a subprocess); probes every 250 ms per model and a "
+        ("exporter", stack.exporter_url, "triton-slo export (a subprocess); probes every 200 ms per model and a "
          "32-image golden batch every 2 s (defaults 15 s, 30 s), so that minutes hold enough samples"),
         ("Prometheus", prometheus.url, f"{len(rules)} generated rule files, scrape/eval 1s"),
         ("Alertmanager", alertmanager.url, "generated routes; " + "; ".join(receivers)),

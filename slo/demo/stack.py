@@ -35,7 +35,7 @@ DCGM_ROUTE = "/dcgm/metrics"
 # enough samples for the canary judge's probe and accuracy checks (a few hundred per arm).
 EXPORTER_CONFIG = """\
 probes:
-  interval: 250ms
+  interval: 200ms
   max_requests_per_second: 20
   refresh: 5s
   golden:

@@ -13,10 +13,15 @@
    - samples read per evaluation in steady state (30 days of history, 30s evaluation, 15s scrape,
      ``--raw-series`` raw Triton series per model), counted from the range selectors of the rules;
    - live, in a real Prometheus (the Debian binary) scraping Triton-format counters for
-     ``--live-slos`` models with both rule sets loaded: series created and
-     ``prometheus_rule_group_last_duration_seconds`` summed per rule set. A fresh Prometheus has
-     seconds of history, so this measures the fixed per-rule cost, not the long-window reads that
-     dominate in steady state (those are what the sample counts show).
+     ``--live-slos`` models with three rule sets loaded side by side: ours (the period rules in a
+     group of their own every 8 evaluations), ours as one group per SLO (as before that split)
+     and Sloth-shaped. ``--history-hours`` of raw counters *and* of the recorded series the long
+     ranges read are backfilled first, so the period reads find history. Reported: series
+     created, and rule evaluation seconds per second of Prometheus (each group's
+     ``prometheus_rule_group_last_duration_seconds`` over its
+     ``prometheus_rule_group_interval_seconds``), median over the run's second half, per run
+     and the median ratio over ``--repeat`` runs. The machine is noisy: compare ratios, not
+     absolute times.
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from slo import rules  # noqa: E402
 from slo.burnrate import WORKBOOK_TIERS, decimal_text, threshold  # noqa: E402
-from slo.durations import format_duration  # noqa: E402
+from slo.durations import format_duration, parse_duration  # noqa: E402
 from slo.generate import GENERATORS, Options, run_generators  # noqa: E402
 from slo.model import (  # noqa: E402
     SLO,
@@ -83,10 +88,10 @@ def big_spec(count: int) -> Spec:
     return Spec(service=service, slos=tuple(slos))
 
 
-def availability_spec(count: int) -> Spec:
+def availability_spec(count: int, name: str = "bench") -> Spec:
     slos = tuple(SLO(f"availability-{i}", Decimal("99.9"), Window(30 * DAY, "30d"), AvailabilitySLI(),
                      models=(ModelRef(f"resnet_{i}"),)) for i in range(count))
-    service = Service(name="bench", triton_selector={"job": "triton"},
+    service = Service(name=name, triton_selector={"job": "triton"},
                       models=tuple(ModelRef(f"resnet_{i}") for i in range(count)))
     return Spec(service=service, slos=slos)
 
@@ -189,14 +194,16 @@ def _ranges(expr: str) -> list[tuple[str, float]]:
 
 
 def samples_read_per_model(groups: list[dict], raw_series: int, scrape: float, evaluation: float) -> float:
-    """Samples one evaluation of all rules reads per model, in steady state."""
+    """Samples read per model per evaluation interval in steady state (a group with a longer
+    ``interval`` counts for the share of evaluations it runs in)."""
     total = 0.0
     for group in groups:
+        share = evaluation / parse_duration(group["interval"]) if "interval" in group else 1.0
         for rule in group["rules"]:
             for name, seconds in _ranges(rule["expr"]):
                 recorded = name.startswith("slo:")
-                total += (1 if recorded else raw_series) * seconds / (evaluation if recorded else scrape)
-    return total / len(groups)
+                total += share * (1 if recorded else raw_series) * seconds / (evaluation if recorded else scrape)
+    return total
 
 
 # --- live measurement ------------------------------------------------------------------------
@@ -211,8 +218,35 @@ def _triton_text(models: int, k: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+# The rule sets measured side by side in one Prometheus: (family, service name, group name prefix).
+FAMILIES = (("ours", "bench", "triton-slo-bench-"), ("ours-one-group", "single", "triton-slo-single-"),
+            ("sloth", "bench", "sloth-slo-"))
+
+
+def _history_lines(models: int, stamps: range) -> list[str]:
+    """Raw Triton counters, and what the rules record from them (at the history's step), so that
+    the long-range reads of recorded series (the period ratio) find as much history as in steady state."""
+    lines = []
+    step = stamps.step
+    for name, per_step, extra in (("nv_inference_request_success", 100, ""),
+                                  ("nv_inference_request_failure", 1, ',reason="BACKEND"')):
+        for i in range(models):
+            series = f'{name}{{job="triton",model="resnet_{i}",version="1"{extra}}}'
+            lines += [f"{series} {per_step * k} {t}" for k, t in enumerate(stamps)]
+    for i in range(models):
+        ids = f'model="resnet_{i}",version="1"'
+        for service in ("bench", "single"):
+            slo = f'service="{service}",slo="availability-{i}",{ids}'
+            for name, value in (("slo:sli_errors:rate5m", 1 / step), ("slo:sli_events:rate5m", 101 / step)):
+                lines += [f"{name}{{{slo}}} {value!r} {t}" for t in stamps]
+        sloth = (f'sloth_id="bench-availability-{i}",sloth_service="bench",sloth_slo="availability-{i}",'
+                 f'sloth_window="5m",{ids}')
+        lines += [f"slo:sli_error:ratio_rate5m{{{sloth}}} {1 / 101!r} {t}" for t in stamps]
+    return lines
+
+
 def backfill(models: int, hours: float, data_dir: Path, step: int = 30) -> int:
-    """Write ``hours`` of Triton counter history (one sample every ``step`` s) as TSDB blocks.
+    """Write ``hours`` of history (one sample every ``step`` s) as TSDB blocks.
 
     Returns the counter index the live series continue from.
     """
@@ -220,73 +254,79 @@ def backfill(models: int, hours: float, data_dir: Path, step: int = 30) -> int:
 
     end = int(time.time()) - 120
     stamps = range(end - int(hours * 3600), end, step)
-    lines = []
-    for name, per_step, extra in (("nv_inference_request_success", 100, ""),
-                                  ("nv_inference_request_failure", 1, ',reason="BACKEND"')):
-        for i in range(models):
-            series = f'{name}{{job="triton",model="resnet_{i}",version="1"{extra}}}'
-            lines += [f"{series} {per_step * k} {t}" for k, t in enumerate(stamps)]
     data_dir.mkdir(parents=True, exist_ok=True)
     source = data_dir.parent / "history.om"
-    source.write_text("\n".join(lines) + "\n# EOF\n")
-    data_dir.mkdir(parents=True, exist_ok=True)
+    source.write_text("\n".join(_history_lines(models, stamps)) + "\n# EOF\n")
     subprocess.run(["promtool", "tsdb", "create-blocks-from", "openmetrics", "-q", str(source), str(data_dir)],
                    check=True, capture_output=True, timeout=600)
     source.unlink()
     return len(stamps)
 
 
-def _group_durations(url: str) -> dict[str, float]:
-    """prometheus_rule_group_last_duration_seconds by group name, from Prometheus's own /metrics."""
+def _group_metrics(url: str) -> dict[str, tuple[float, float, float]]:
+    """(last evaluation duration, interval, last evaluation time) in seconds by group name, from
+    Prometheus's own /metrics."""
     import requests
 
-    out = {}
+    found: dict[str, dict[str, float]] = {}
+    names = {"prometheus_rule_group_last_duration_seconds{": "duration",
+             "prometheus_rule_group_interval_seconds{": "interval",
+             "prometheus_rule_group_last_evaluation_timestamp_seconds{": "at"}
     for line in requests.get(f"{url}/metrics", timeout=10).text.splitlines():
-        if line.startswith("prometheus_rule_group_last_duration_seconds{"):
-            labels, value = line.rsplit(" ", 1)
-            group = labels.split('rule_group="', 1)[1].split('"', 1)[0].split(";", 1)[1]
-            out[group] = float(value)
-    return out
+        for prefix, key in names.items():
+            if line.startswith(prefix):
+                labels, value = line.rsplit(" ", 1)
+                group = labels.split('rule_group="', 1)[1].split('"', 1)[0].split(";", 1)[1]
+                found.setdefault(group, {})[key] = float(value)
+    return {g: (v.get("duration", 0.0), v.get("interval", 1.0), v.get("at", 0.0)) for g, v in found.items()}
 
 
-def live(count: int, seconds: float, history_hours: float) -> dict[str, dict[str, float]]:
+def live(count: int, seconds: float, history_hours: float, evaluation: int) -> dict[str, dict[str, float]]:
+    """One Prometheus with three rule sets for the same SLIs: ours (period rules in their own slower
+    group), ours as one group per SLO (everything at every evaluation), and Sloth-shaped rules."""
     import yaml
 
     from slo.stack.prometheus import Prometheus
     from slo.stack.replay import ReplayServer
 
-    spec = availability_spec(count)
-    ours, _ = rules.spec_groups(spec, 1)
-    sloth = sloth_groups(spec)
+    ours, _ = rules.rule_groups(availability_spec(count), evaluation)
+    one_group, _ = rules.spec_groups(availability_spec(count, "single"), evaluation)
+    sloth = sloth_groups(availability_spec(count))
     folder = Path(tempfile.mkdtemp(prefix="bench-rules-"))
     (folder / "ours.yaml").write_text(rules.dump_yaml({"groups": ours}))
+    (folder / "one-group.yaml").write_text(rules.dump_yaml({"groups": one_group}))
     (folder / "sloth.yaml").write_text(yaml.safe_dump({"groups": sloth}, sort_keys=False))
     metrics = folder / "metrics.prom"
     k = backfill(count, history_hours, folder / "prometheus" / "data") if history_hours > 0 else 0
     metrics.write_text(_triton_text(count, k))
+    samples: dict[str, list[float]] = {family: [] for family, _, _ in FAMILIES}
+    per_evaluation: dict[str, list[float]] = {family: [] for family, _, _ in FAMILIES}
     with ReplayServer({"/metrics": metrics}) as replay, Prometheus(
             [{"job": "triton", "url": replay.url("/metrics")}],
-            rule_files=[folder / "ours.yaml", folder / "sloth.yaml"],
-            scrape_interval="1s", evaluation_interval="1s", workdir=folder / "prometheus") as prom:
-        samples: dict[str, list[float]] = {"ours": [], "sloth": []}
+            rule_files=[folder / "ours.yaml", folder / "one-group.yaml", folder / "sloth.yaml"],
+            scrape_interval="1s", evaluation_interval=f"{evaluation}s", workdir=folder / "prometheus") as prom:
         start = time.time()
         while time.time() - start < seconds:
             k += 1
             (folder / "next.prom").write_text(_triton_text(count, k))
             (folder / "next.prom").replace(metrics)
             time.sleep(1)
-            if time.time() - start > seconds / 2:
-                durations = _group_durations(prom.url)
-                for family, prefix in (("ours", "triton-slo-"), ("sloth", "sloth-slo-")):
-                    samples[family].append(sum(v for group, v in durations.items() if group.startswith(prefix)))
-        series = {
-            "ours": prom.query('count({__name__=~"slo:.+", service="bench"})'),
-            "sloth": prom.query('count({__name__=~"slo:.+|sloth_slo_info", sloth_service="bench"})'),
-        }
+            groups = _group_metrics(prom.url)
+            # Measured once every group has run (the period groups start within their interval).
+            if time.time() - start > seconds / 2 and groups and all(at > 0 for _, _, at in groups.values()):
+                for family, _, prefix in FAMILIES:
+                    mine = [v for group, v in groups.items() if group.startswith(prefix)]
+                    # Evaluation seconds per second: each group's last duration over its interval.
+                    samples[family].append(sum(d / i for d, i, _ in mine))
+                    per_evaluation[family].append(sum(d for d, _, _ in mine))
+        series = {family: prom.query(f'count({{__name__=~"slo:.+|sloth_slo_info", '
+                                     f'{"sloth_service" if family == "sloth" else "service"}="{service}"}})')
+                  for family, service, _ in FAMILIES}
     out = {}
-    for family in ("ours", "sloth"):
+    for family, _, _ in FAMILIES:
         out[family] = {
-            "eval_seconds": statistics.median(samples[family]) if samples[family] else float("nan"),
+            "eval_per_second": statistics.median(samples[family]) if samples[family] else float("nan"),
+            "eval_per_round": statistics.median(per_evaluation[family]) if per_evaluation[family] else float("nan"),
             "series": float(series[family][0]["value"][1]) if series[family] else 0.0,
         }
     return out
@@ -296,9 +336,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--slos", type=int, default=1000)
     parser.add_argument("--live-slos", type=int, default=50, help="0 skips the live Prometheus measurement")
-    parser.add_argument("--live-seconds", type=float, default=20)
+    parser.add_argument("--live-seconds", type=float, default=120,
+                        help="each live run; measured in its second half, once every group has run")
+    parser.add_argument("--live-evaluation", type=int, default=5,
+                        help="evaluation interval of the live runs, seconds (the period groups run every "
+                             "8 of them); long enough that the 2-core machine is not saturated, or every "
+                             "group's duration is just the wait for a CPU")
     parser.add_argument("--history-hours", type=float, default=20,
                         help="raw history backfilled before the live run (Prometheus keeps 1d)")
+    parser.add_argument("--repeat", type=int, default=3, help="live runs (each a fresh Prometheus); the median "
+                        "ratio is reported")
     parser.add_argument("--raw-series", type=int, default=5,
                         help="raw Triton series per model (success + one failure per reason)")
     args = parser.parse_args()
@@ -320,28 +367,40 @@ def main() -> int:
           f"({len(result.files)} files, {size / 1e6:.1f} MB; {len(skipped)} generators not available)")
 
     spec = availability_spec(100)
-    ours, _ = rules.spec_groups(spec, 30)
+    ours, _ = rules.rule_groups(spec, 30)
+    one_group, _ = rules.spec_groups(spec, 30)
     sloth = sloth_groups(spec)
-    o_model, o_slo = series_per_slo(ours)
+    o_model, o_slo = series_per_slo(one_group)  # the same rules as ``ours``, one group per SLO
     s_model, s_slo = series_per_slo(sloth)
     print(f"series per availability SLO: ours {o_model:g} per model + {o_slo:g}, "
           f"Sloth-shaped {s_model:g} per model + {s_slo:g}")
-    o_read = samples_read_per_model(ours, args.raw_series, 15, 30)
-    s_read = samples_read_per_model(sloth, args.raw_series, 15, 30)
-    print(f"samples read per evaluation per model (30d history, 15s scrape, 30s evaluation, "
-          f"{args.raw_series} raw series): ours {o_read:,.0f}, Sloth-shaped {s_read:,.0f} "
-          f"(ratio {o_read / s_read:.2f})")
+    o_read = samples_read_per_model(ours, args.raw_series, 15, 30) / len(spec.slos)
+    one_read = samples_read_per_model(one_group, args.raw_series, 15, 30) / len(spec.slos)
+    s_read = samples_read_per_model(sloth, args.raw_series, 15, 30) / len(spec.slos)
+    print(f"samples read per model per 30s evaluation (30d history, 15s scrape, {args.raw_series} raw series): "
+          f"ours {o_read:,.0f} (ratio {o_read / s_read:.2f}), ours as one group {one_read:,.0f} "
+          f"(ratio {one_read / s_read:.2f}), Sloth-shaped {s_read:,.0f}")
     assert decimal_text(threshold(Decimal("14.4"), Decimal("0.001"))) == "0.0144"
 
-    if args.live_slos:
-        measured = live(args.live_slos, args.live_seconds, args.history_hours)
-        o, s = measured["ours"], measured["sloth"]
-        print(f"live Prometheus, {args.live_slos} availability SLOs, {args.history_hours:g}h of raw history: "
-              "rule evaluation "
-              f"ours {o['eval_seconds'] * 1e3 / args.live_slos:.3f} ms/SLO, "
-              f"Sloth-shaped {s['eval_seconds'] * 1e3 / args.live_slos:.3f} ms/SLO "
-              f"(ratio {o['eval_seconds'] / s['eval_seconds']:.2f}); "
-              f"series ours {o['series'] / args.live_slos:g}/SLO, Sloth-shaped {s['series'] / args.live_slos:g}/SLO")
+    ratios: dict[str, list[float]] = {"ours": [], "ours-one-group": []}
+    for run in range(args.live_slos and args.repeat):
+        measured = live(args.live_slos, args.live_seconds, args.history_hours, args.live_evaluation)
+        s = measured["sloth"]
+        line = []
+        for family in ratios:
+            o = measured[family]
+            ratios[family].append(o["eval_per_second"] / s["eval_per_second"])
+            line.append(f"{family} {o['eval_per_second'] * 1e6 / args.live_slos:.1f} us/s per SLO "
+                        f"({o['eval_per_round'] * 1e3 / args.live_slos:.3f} ms per round of every group, "
+                        f"{o['series'] / args.live_slos:g} series/SLO, ratio {ratios[family][-1]:.2f})")
+        print(f"live run {run + 1}/{args.repeat}, {args.live_slos} availability SLOs, {args.history_hours:g}h of "
+              f"history: Sloth-shaped {s['eval_per_second'] * 1e6 / args.live_slos:.1f} us/s per SLO "
+              f"({s['eval_per_round'] * 1e3 / args.live_slos:.3f} ms per round, {s['series'] / args.live_slos:g} "
+              f"series/SLO); " + "; ".join(line))
+    if ratios["ours"]:
+        print(f"rule evaluation time per second of Prometheus, against Sloth-shaped (median of {args.repeat} runs): "
+              f"ours {statistics.median(ratios['ours']):.2f}x, "
+              f"ours as one group per SLO {statistics.median(ratios['ours-one-group']):.2f}x")
     return 0
 
 

@@ -364,8 +364,9 @@ def static_warnings(p: SloPlan, evaluation_interval: float) -> list[str]:
 def static_notes(p: SloPlan) -> list[str]:
     notes = []
     alerting = p.slo.alerting
-    for what, labels in (("page", alerting.page_labels), ("ticket", alerting.ticket_labels)):
-        if "severity" in labels:
+    for what, labels, ours in (("page", alerting.page_labels, "critical"),
+                               ("ticket", alerting.ticket_labels, "warning")):
+        if labels.get("severity", ours) != ours:
             notes.append(f"{what} alerts carry severity {labels['severity']!r} as the spec says; alertmanager.yaml "
                          f"routes that value as a {what}")
     if p.queries.precomputed:

@@ -28,7 +28,7 @@ class Phases:
     side_rate: float = 3.0  # requests/s to resnet_concat, the service's third model
     batch: int = 4  # images per request
     page_timeout_s: float = 120.0
-    resolve_timeout_s: float = 180.0
+    resolve_timeout_s: float = 240.0  # a page that fired on a slice SLI clears after its slice and window
 
 
 FULL = Phases(steady_s=45, canary_s=60, fault_s=30)

@@ -201,7 +201,7 @@ class EventModel:
     """An event SLI of one model (or group): rates of bad and of all events, sampled every ``step``."""
 
     def __init__(self, errors: RateFn, events: RateFn, length: int, step: int, base: int) -> None:
-        self.errors, self.events, self.step, self.base = errors, events, step, base
+        self.errors, self.events, self.step, self.base, self.length = errors, events, step, base, length
         self.error_rate = errors.series(base, length)
         self.event_rate = events.series(base, length)
 
@@ -227,17 +227,24 @@ class SliceModel:
 
     def __init__(self, gauges: Sequence[Sequence[float]], step: int, slice_seconds: int, bad_above: float) -> None:
         self.step = step
-        self.bad: list[float | None] = []
-        for index in range(len(gauges[0])):
-            start = _in_range(index, step, slice_seconds).start
-            numbers = [v for g in gauges for v in g[start:index + 1] if v == v]  # NaN != NaN
-            self.bad.append(1.0 if numbers and max(numbers) > bad_above else 0.0)
+        self.length = length = len(gauges[0])
+        values = np.asarray(gauges, dtype=float)  # series x samples
+        index = np.arange(length)
+        first = np.maximum(0, -(-(index * step - slice_seconds) // step))
+        worst = np.full(length, -math.inf)
+        for lag in range(int((index - first).max()) + 1 if length else 0):
+            at = index - lag
+            inside = at >= first
+            column = np.where(inside[None, :], values[:, np.clip(at, 0, None)], math.nan)
+            worst = np.fmax(worst, np.nanmax(np.where(np.isnan(column), -math.inf, column), axis=0))
+        # NaN (a quantile without requests) is not bad; a slice holding only NaN is good
+        self.bad: list[float | None] = np.where(worst > bad_above, 1.0, 0.0).tolist()
 
     @classmethod
     def from_bad(cls, bad: list[float | None], step: int) -> SliceModel:
         """A slice SLI whose verdicts (1 bad, 0 good, None absent) were computed elsewhere."""
         model = cls.__new__(cls)
-        model.step, model.bad = step, bad
+        model.step, model.bad, model.length = step, bad, len(bad)
         return model
 
     def ratio(self, window: Window, index: int) -> float | None:
@@ -247,11 +254,30 @@ class SliceModel:
         return None
 
 
-def fires(model: EventModel | SliceModel, tier: Tier, budget: Decimal, index: int, min_events: int = 0) -> float | None:
-    """The tier's alert value (burn rate over the long window) when it fires at ``index``, else None."""
+NEAR = 1e-9  # relative distance to a threshold inside which the exact (sequential) sums decide
+
+
+def _decided(model: EventModel | SliceModel, window: Window, index: int, limit: float, exact: bool) -> float | None:
+    """The ratio over a window at ``index``: from the whole-timeline arrays, unless it is so close
+    to ``limit`` (or ``exact`` is asked) that only Prometheus' own rounding can tell the side."""
+    if not exact:
+        value = cached_ratio_array(model, window)[index]
+        if value != value:
+            return None
+        if abs(value - limit) > NEAR * abs(limit):
+            return float(value)
+    return model.ratio(window, index)
+
+
+def fires(model: EventModel | SliceModel, tier: Tier, budget: Decimal, index: int, min_events: int = 0,
+          exact: bool = False) -> float | None:
+    """The tier's alert value (burn rate over the long window) when it fires at ``index``, else None.
+
+    The value is exact with ``exact``; else within ``NEAR`` (relative) of it, and the decision exact.
+    """
     limit = float(tier.factor * budget)
-    long_ratio = model.ratio(tier.long, index)
-    short_ratio = model.ratio(tier.short, index)
+    long_ratio = _decided(model, tier.long, index, limit, exact)
+    short_ratio = _decided(model, tier.short, index, limit, exact)
     if long_ratio is None or short_ratio is None or not (long_ratio > limit and short_ratio > limit):
         return None
     if min_events > 0 and isinstance(model, EventModel):
@@ -261,8 +287,13 @@ def fires(model: EventModel | SliceModel, tier: Tier, budget: Decimal, index: in
     return long_ratio / float(budget)
 
 
-def budget_remaining(model: EventModel | SliceModel, period: int, budget: Decimal, index: int) -> float | None:
-    period_ratio = model.ratio(Window(period, raw=False), index)
+def budget_remaining(model: EventModel | SliceModel, period: int, budget: Decimal, index: int,
+                     exact: bool = True) -> float | None:
+    if exact:
+        period_ratio = model.ratio(Window(period, raw=False), index)
+    else:
+        value = cached_ratio_array(model, Window(period, raw=False))[index]
+        period_ratio = None if value != value else float(value)
     return None if period_ratio is None else 1 - period_ratio / float(budget)
 
 
@@ -278,6 +309,14 @@ def no_traffic(events: Sequence[float], step: int, index: int, window: int) -> b
 
 def _array(values: Sequence[float | None]) -> np.ndarray:
     return np.array([math.nan if v is None else v for v in values], dtype=float)
+
+
+def _model_array(model: EventModel | SliceModel, name: str) -> np.ndarray:
+    """A model's per-sample list (``error_rate``, ``event_rate``, ``bad``) as an array, made once."""
+    cache = model.__dict__.setdefault("_arrays", {})
+    if name not in cache:
+        cache[name] = _array(getattr(model, name))
+    return cache[name]
 
 
 def _window_sum(values: np.ndarray, step: int, window: int) -> tuple[np.ndarray, np.ndarray]:
@@ -298,16 +337,24 @@ def _ratio_array(errors: np.ndarray, events: np.ndarray) -> np.ndarray:
 def ratio_array(model: EventModel | SliceModel, window: Window, length: int) -> np.ndarray:
     """The error ratio over a window at every sample (NaN: none)."""
     if isinstance(model, SliceModel):
-        total, count = _window_sum(_array(model.bad), model.step, window.seconds)
+        total, count = _window_sum(_model_array(model, "bad"), model.step, window.seconds)
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.where(count > 0, total / np.maximum(count, 1), math.nan)
     if window.seconds == model.base:
-        return _ratio_array(_array(model.error_rate), _array(model.event_rate))
+        return _ratio_array(_model_array(model, "error_rate"), _model_array(model, "event_rate"))
     if window.raw:
         return _ratio_array(model.errors.array(window.seconds, length), model.events.array(window.seconds, length))
-    errors, n_errors = _window_sum(_array(model.error_rate), model.step, window.seconds)
-    events, n_events = _window_sum(_array(model.event_rate), model.step, window.seconds)
+    errors, n_errors = _window_sum(_model_array(model, "error_rate"), model.step, window.seconds)
+    events, n_events = _window_sum(_model_array(model, "event_rate"), model.step, window.seconds)
     return _ratio_array(np.where(n_errors > 0, errors, math.nan), np.where(n_events > 0, events, math.nan))
+
+
+def cached_ratio_array(model: EventModel | SliceModel, window: Window) -> np.ndarray:
+    """``ratio_array`` kept on the model (the checks of a timeline ask for the same windows)."""
+    cache = model.__dict__.setdefault("_ratio_arrays", {})
+    if window not in cache:
+        cache[window] = ratio_array(model, window, model.length)
+    return cache[window]
 
 
 def fires_array(model: EventModel | SliceModel, tier: Tier, budget: Decimal, length: int,
@@ -315,9 +362,9 @@ def fires_array(model: EventModel | SliceModel, tier: Tier, budget: Decimal, len
     """Whether the tier fires, at every sample (approximately: see above)."""
     limit = float(tier.factor * budget)
     with np.errstate(invalid="ignore"):
-        firing = (ratio_array(model, tier.long, length) > limit) & (ratio_array(model, tier.short, length) > limit)
+        firing = (cached_ratio_array(model, tier.long) > limit) & (cached_ratio_array(model, tier.short) > limit)
         if min_events > 0 and isinstance(model, EventModel):
-            rates = _array(model.event_rate)
+            rates = _model_array(model, "event_rate")
             if tier.short.seconds == model.base:
                 events = rates * model.base
             else:

@@ -18,6 +18,9 @@ evaluation just before, so a rule that fires one evaluation early or late fails 
 
 from __future__ import annotations
 
+import bisect
+import functools
+import json
 import math
 import re
 import re._parser as re_parser
@@ -40,7 +43,6 @@ from slo.rules import (
     NO_TRAFFIC_ALERT,
     SloPlan,
     budget_left_template,
-    dump_yaml,
     evaluation_seconds,
     no_traffic_rule,
     rule_file_name,
@@ -53,6 +55,7 @@ from slo.sliexpr import (
     TRITON_FAILURE,
     TRITON_SUCCESS,
     TRITON_SUMMARY,
+    alternation,
     matches,
     quote,
     with_window,
@@ -84,6 +87,25 @@ class Scenario:
     # (start, end) index ranges inside which an alert changes state at most once
     monotone: list[tuple[int, int]] = field(default_factory=list)
     _engine: refmodel.PromQL | None = None
+    _models: dict | None = None
+    _by_name: dict[tuple[str, str | None], list[Series]] | None = None
+
+    def models(self, p: SloPlan, custom: CustomSli | None) -> dict:
+        """The reference model of each group the SLO reads from these inputs (built once)."""
+        if self._models is None:
+            self._models = {}
+        if p.slo.name not in self._models:
+            self._models[p.slo.name] = _models(p, self, custom)
+        return self._models[p.slo.name]
+
+    def named(self, name: str, model: str | None = None) -> list[Series]:
+        """The input series of a metric (and of one model)."""
+        if self._by_name is None:
+            self._by_name = {}
+            for s in self.series:
+                self._by_name.setdefault((s.labels["__name__"], None), []).append(s)
+                self._by_name.setdefault((s.labels["__name__"], s.labels.get("model", "")), []).append(s)
+        return self._by_name.get((name, model), [])
 
     def engine(self) -> refmodel.PromQL:
         """The scenario's inputs for the PromQL reference model (built once)."""
@@ -140,13 +162,17 @@ def _event_series(p: SloPlan, good: list[int], bad: list[int]) -> list[Series]:
     return out
 
 
-def _summary_series(p: SloPlan, quantiles: list[float], requests: list[int]) -> list[Series]:
+def _summary_series(p: SloPlan, quantiles: list[float], requests: list[int] | None) -> list[Series]:
+    """Summary quantiles of every model, and its request counters where the test watches traffic
+    (without them the SLO's scenarios share tests with availability SLOs of the same models)."""
     sli, service = p.slo.sli, p.spec.service
     out = []
     for model, version in _groups(p):
         base = {**service.triton_selector, "model": model, "version": version}
         out.append(Series({"__name__": TRITON_SUMMARY, **base, "quantile": decimal_text(Decimal(repr(sli.quantile)))},
                           quantiles, False))
+        if requests is None:
+            continue
         out.append(Series({"__name__": TRITON_SUCCESS, **base}, _counter(requests)))
         out.append(Series({"__name__": TRITON_FAILURE, **base}, _counter([0] * len(requests))))
     return out
@@ -179,7 +205,7 @@ def scenarios(p: SloPlan, custom: CustomSli | None = None) -> list[Scenario]:
     if p.queries.slices:
         limit = p.queries.slice_limit
 
-        def slices(flags: list[int | None], requests: list[int]) -> list[Series]:
+        def slices(flags: list[int | None], requests: list[int] | None = None) -> list[Series]:
             """Inputs from each sample's verdict: 1 bad, 0 good, None no requests (summary NaN, not bad)."""
             if custom:
                 return custom.slice_series(flags)
@@ -191,11 +217,11 @@ def scenarios(p: SloPlan, custom: CustomSli | None = None) -> list[Scenario]:
         every = max(2, round((slice_steps + 1) / (2 * float(budget))))
         slow = [1 if i % every == 0 else 0 for i in range(max(120, 3 * every))]
         fast = [1 if clean <= i < clean + outage else 0 for i in range(fast_len)]
-        out.append(Scenario("healthy", slices(healthy, [100] * len(healthy)), len(healthy),
+        out.append(Scenario("healthy", slices(healthy), len(healthy),
                             {30, len(healthy) - 1}))
-        out.append(Scenario("slow burn", slices(slow, [100] * len(slow)), len(slow),
+        out.append(Scenario("slow burn", slices(slow), len(slow),
                             {len(slow) // 2, len(slow) - 1}))
-        out.append(Scenario("fast burn", slices(fast, [100] * fast_len), fast_len,
+        out.append(Scenario("fast burn", slices(fast), fast_len,
                             {clean - 1, fast_len - 1}, [(clean, clean + outage), (clean + outage, fast_len)]))
     else:
         rate = _rate_per_sample(budget)
@@ -650,8 +676,16 @@ def _metric_names(p: SloPlan) -> set[str]:
     return {v for s in sets for label, op, v in s if label == "__name__" and op == "="}
 
 
-def _selected(sets: tuple, series: list[Series]) -> list[Series]:
-    return [s for s in series if any(matches(s.labels, m) for m in sets)]
+def _selected(sets: tuple, scenario: Scenario) -> list[Series]:
+    """The input series any of the matcher sets selects (each set names its metric)."""
+    out: dict[int, Series] = {}
+    for matchers in sets:
+        name = next(v for label, op, v in matchers if label == "__name__" and op == "=")
+        model = next((v for label, op, v in matchers if label == "model" and op == "="), None)
+        for s in scenario.named(name, model):
+            if id(s) not in out and matches(s.labels, matchers):
+                out[id(s)] = s
+    return list(out.values())
 
 
 def _by_group(selected: list[Series]) -> dict[refmodel.LabelKey, list[Series]]:
@@ -706,30 +740,76 @@ def _models(p: SloPlan, scenario: Scenario, custom: CustomSli | None = None) -> 
     """The reference model of each group (model and version, or the custom query's) the SLO reads."""
     if custom is not None:
         return _custom_models(p, custom, scenario)
-    series = scenario.series
+    series = scenario
     q = p.queries
     out: dict = {}
     if q.slices:
         for group, gauges in _by_group(_selected(q.slice_sets, series)).items():
-            out[group] = refmodel.SliceModel([g.values for g in gauges], STEP, q.slice_seconds, q.slice_limit)
+            values = [g.values for g in gauges]
+            out[group] = _shared(("slices", q.slice_seconds, q.slice_limit, _content(values)),
+                                 lambda v=values: refmodel.SliceModel(v, STEP, q.slice_seconds, q.slice_limit))
         return out
     events = _by_group(_selected(q.events_sets, series))
     errors = _by_group(_selected(q.errors_sets, series)) if q.errors_sets else {}
     good = _by_group(_selected(q.good_sets, series)) if q.good_sets else {}
-    length = len(series[0].values)
+    length = scenario.length
     for group, counters in events.items():
-        events_rate = refmodel.summed_rate([c.values for c in counters], STEP)
-        if q.errors_sets:
-            if group not in errors:
-                continue
-            errors_rate = refmodel.summed_rate([c.values for c in errors[group]], STEP)
-        else:
-            if group not in good:
-                continue
-            errors_rate = refmodel.difference_rate(events_rate, refmodel.summed_rate([c.values for c in good[group]],
-                                                                                     STEP))
-        out[group] = refmodel.EventModel(errors_rate, events_rate, length, STEP, p.base)
+        bad, by = (errors, "errors") if q.errors_sets else (good, "good")
+        if group not in bad:
+            continue
+        total, part = [c.values for c in counters], [c.values for c in bad[group]]
+
+        def build(total: list = total, part: list = part, by: str = by) -> refmodel.EventModel:
+            events_rate = refmodel.summed_rate(total, STEP)
+            if by == "errors":
+                errors_rate = refmodel.summed_rate(part, STEP)
+            else:
+                errors_rate = refmodel.difference_rate(events_rate, refmodel.summed_rate(part, STEP))
+            return refmodel.EventModel(errors_rate, events_rate, length, STEP, p.base)
+
+        out[group] = _shared(("events", p.base, by, _content(total), _content(part)), build)
     return out
+
+
+# Reference models by the input values they read: SLOs of the same shape over other models read
+# equal values, and share one model (and the ratio arrays it caches). Emptied for each spec.
+_SHARED_MODELS: dict[tuple, object] = {}
+
+
+def _memo(kind: str, model: object, *args: object) -> tuple[dict, tuple]:
+    key = (kind, id(model), *args)
+    return _SHARED_MODELS.setdefault(("memo", kind), {}), key
+
+
+def _fires(model, tier: refmodel.Tier, budget: Decimal, index: int, min_events: int) -> float | None:  # noqa: ANN001
+    memo, key = _memo("fires", model, tier, budget, index, min_events)
+    if key not in memo:
+        memo[key] = refmodel.fires(model, tier, budget, index, min_events)
+    return memo[key]
+
+
+def _fires_array(model, tier: refmodel.Tier, budget: Decimal, length: int, min_events: int) -> np.ndarray:  # noqa: ANN001
+    memo, key = _memo("fires_array", model, tier, budget, length, min_events)
+    if key not in memo:
+        memo[key] = refmodel.fires_array(model, tier, budget, length, min_events)
+    return memo[key]
+
+
+def _budget_remaining(model, period: int, budget: Decimal, index: int) -> float | None:  # noqa: ANN001
+    memo, key = _memo("budget", model, period, budget, index)
+    if key not in memo:
+        memo[key] = refmodel.budget_remaining(model, period, budget, index, exact=False)
+    return memo[key]
+
+
+def _content(columns: list[list[float]]) -> tuple:
+    return tuple(tuple(column) for column in columns)
+
+
+def _shared(key: tuple, build: Callable[[], object]) -> object:
+    if key not in _SHARED_MODELS:
+        _SHARED_MODELS[key] = build()
+    return _SHARED_MODELS[key]
 
 
 def _tiers(p: SloPlan) -> list[refmodel.Tier]:
@@ -739,13 +819,29 @@ def _tiers(p: SloPlan) -> list[refmodel.Tier]:
             for t in p.tiers]
 
 
+def _ambiguous(text: Callable[[float], str], value: float) -> bool:
+    """Whether a value known to ~1e-9 (relative) might print differently when exact."""
+    spread = max(abs(value) * 1e-7, 1e-12)
+    return text(value - spread) != text(value + spread)
+
+
 def humanize_percentage(value: float) -> str:
     return "%.4g%%" % (value * 100)
 
 
+_TEMPLATES: dict[int, tuple[SloPlan, str]] = {}
+
+
+def _budget_left_template(p: SloPlan) -> str:
+    """``rules.budget_left_template``, made once per plan (it is asked for every alert rendered)."""
+    if id(p) not in _TEMPLATES or _TEMPLATES[id(p)][0] is not p:
+        _TEMPLATES[id(p)] = (p, budget_left_template(p))
+    return _TEMPLATES[id(p)][1]
+
+
 def _render(template: str, labels: dict[str, str], value: float, budget_left: str, p: SloPlan) -> str:
     """Our own alert templates, filled in as Prometheus does."""
-    text = template.replace(budget_left_template(p), budget_left)
+    text = template.replace(_budget_left_template(p), budget_left)
     text = text.replace('{{ printf "%.2f" $value }}', f"{value:.2f}")
     return re.sub(r"\{\{ \$labels\.(\w+) \}\}", lambda m: labels.get(m.group(1), ""), text)
 
@@ -792,20 +888,33 @@ class SpecIndex:
 
 
 class Reference:
-    """What the SLOs of a spec make fire, for one scenario's inputs and the alerts it checks."""
+    """What SLOs make fire for one test's inputs: ``plans`` (default: every SLO of the spec that
+    reads them), for the alerts named."""
 
-    def __init__(self, index: SpecIndex, scenario: Scenario, alertnames: list[str]) -> None:
+    def __init__(self, index: SpecIndex, scenario: Scenario, alertnames: list[str],
+                 plans: list[SloPlan] | None = None) -> None:
         self.scenario = scenario
         self.burning, self.watching = [], []
-        for p in index.readers(scenario.series):
+        readers = index.readers(scenario.series) if plans is None else plans
+        for p in readers:
             if p.alertname in alertnames:
                 burn_rules = [r for r in index.rules[p.slo.name] if r.get("alert") == p.alertname]
-                models = _models(p, scenario, index.custom.get(p.slo.name))
-                self.burning.append((p, burn_rules, models, _tiers(p)))
+                self.burning.append((p, burn_rules, scenario.models(p, index.custom.get(p.slo.name)), _tiers(p)))
         self.custom = index.custom
         self.budget_lag = index.budget_lag
         if NO_TRAFFIC_ALERT in alertnames:
-            self.watching = index.watching
+            chosen = None if plans is None else {id(p) for p in plans}
+            self.watching = [(p, r) for p, r in index.watching if chosen is None or id(p) in chosen]
+
+    def group_labels(self) -> list[str]:
+        """The labels that tell the alerts of one SLO apart, besides ``tier``."""
+        names = {k for _, _, models, _ in self.burning for key in models for k, _ in key}
+        for p, _ in self.watching:
+            if p.slo.name in self.custom:
+                names |= {k for key in self._traffic(p, p.slo.alerting.no_traffic_for) for k, _ in key}
+            else:
+                names |= {"model", "version"}
+        return sorted(names)
 
     def firing(self, index: int, annotate: bool = True) -> set[Firing]:
         out: set[Firing] = set()
@@ -815,12 +924,16 @@ class Reference:
                 left = ""
                 if annotate:
                     at = index - self.budget_lag.get(p.slo.name, 0)
-                    remaining = refmodel.budget_remaining(model, p.period, p.budget, at) if at >= 0 else None
+                    remaining = _budget_remaining(model, p.period, p.budget, at) if at >= 0 else None
+                    if remaining is not None and _ambiguous(humanize_percentage, remaining):
+                        remaining = refmodel.budget_remaining(model, p.period, p.budget, at)
                     left = "unknown" if remaining is None else humanize_percentage(remaining)
                 for tier, rule in zip(tiers, burn_rules, strict=True):
-                    value = refmodel.fires(model, tier, p.budget, index, p.slo.alerting.min_events)
+                    value = _fires(model, tier, p.budget, index, p.slo.alerting.min_events)
                     if value is None:
                         continue
+                    if annotate and _ambiguous(lambda v: f"{v:.2f}", value):
+                        value = refmodel.fires(model, tier, p.budget, index, p.slo.alerting.min_events, exact=True)
                     labels = {**series_labels, **rule["labels"]}
                     annotations = _annotations(
                         rule, lambda t, lb=labels, v=value, b=left, sp=p: _render(t, lb, v, b, sp)) if annotate else ()
@@ -834,7 +947,7 @@ class Reference:
         rows = []
         for p, _, models, tiers in self.burning:
             for model in models.values():
-                rows += [refmodel.fires_array(model, t, p.budget, length, p.slo.alerting.min_events) for t in tiers]
+                rows += [_fires_array(model, t, p.budget, length, p.slo.alerting.min_events) for t in tiers]
         for p, _ in self.watching:
             window = p.slo.alerting.no_traffic_for
             rows += [(rate == 0) for rate in self._traffic(p, window).values()]
@@ -847,7 +960,7 @@ class Reference:
         if custom is not None:
             events = custom.events(self.scenario.engine(), np.arange(length, dtype=float) * STEP)
             return {key: np.where(present, values, math.nan) for key, (values, present) in events(window).items()}
-        selected = _selected(p.queries.traffic_sets, self.scenario.series)
+        selected = _selected(p.queries.traffic_sets, self.scenario)
         return {group: refmodel.summed_rate([c.values for c in counters], STEP).array(window, length)
                 for group, counters in _by_group(selected).items()}
 
@@ -857,7 +970,7 @@ class Reference:
             if rates[index] == 0:
                 out.add(self._no_traffic_firing(p, rule, dict(group), annotate))
         for matchers in p.queries.absent_sets:
-            if not any(matches(s.labels, matchers) for s in self.scenario.series):
+            if not _selected((matchers,), self.scenario):
                 out.add(self._no_traffic_firing(p, rule, {k: v for k, op, v in matchers if k != "__name__"}, annotate))
         return out
 
@@ -867,13 +980,15 @@ class Reference:
         return Firing(NO_TRAFFIC_ALERT, tuple(sorted(labels.items())), annotations)
 
 
-def check_points(ref: Reference, scenario: Scenario) -> list[int]:
-    """The scenario's own checks plus every moment an alert starts or stops (and the one before)."""
-    points = set(scenario.checks)
+def check_points(ref: Reference, scenario: Scenario, end: int | None = None) -> list[int]:
+    """Every moment an alert starts or stops, and the evaluation before; the end when nothing changes."""
     states = ref.state_matrix(scenario.length)
+    points: set[int] = set()
     if states.shape[0]:
         changed = np.nonzero((states[:, 1:] != states[:, :-1]).any(axis=0))[0] + 1
-        points |= {int(i) for i in changed} | {int(i) - 1 for i in changed}
+        points = {int(i) for i in changed} | {int(i) - 1 for i in changed}
+    if not points:
+        points = {scenario.length - 1 if end is None else end}
     return sorted(i for i in points if 0 <= i < scenario.length)
 
 
@@ -882,26 +997,29 @@ def check_points(ref: Reference, scenario: Scenario) -> list[int]:
 
 def _values_text(values: list[float]) -> str:
     """promtool's series notation: runs of equal steps as ``a+bxn``."""
-    parts, i, n = [], 0, len(values)
+    v = np.asarray(values, dtype=float)
+    n = len(v)
+    nan = np.isnan(v)
+    d = np.diff(v)
+    same = np.zeros(len(d), dtype=bool)
+    same[1:] = d[1:] == d[:-1]  # NaN never equals: a NaN ends a run
+    breaks = np.flatnonzero(~same)
+    numbers = np.flatnonzero(~nan)
+    parts, i = [], 0
     while i < n:
-        start = values[i]
-        if math.isnan(start):
-            j = i
-            while j + 1 < n and math.isnan(values[j + 1]):
-                j += 1
+        if nan[i]:
+            after = np.searchsorted(numbers, i)
+            j = (int(numbers[after]) if after < len(numbers) else n) - 1
             parts.append("NaN" if j == i else f"NaNx{j - i}")
-            i = j + 1
-            continue
-        if i + 1 < n and not math.isnan(values[i + 1]):
-            step = values[i + 1] - start
-            j = i + 1
-            while j + 1 < n and not math.isnan(values[j + 1]) and values[j + 1] - values[j] == step:
-                j += 1
-            parts.append(f"{_num(start)}{'+' if step >= 0 else '-'}{_num(abs(step))}x{j - i}")
-            i = j + 1
+        elif i + 1 < n and not nan[i + 1]:
+            at = np.searchsorted(breaks, i + 1)
+            j = int(breaks[at]) if at < len(breaks) else n - 1
+            step = float(d[i])
+            parts.append(f"{_num(float(v[i]))}{'+' if step >= 0 else '-'}{_num(abs(step))}x{j - i}")
         else:
-            parts.append(_num(start))
-            i += 1
+            j = i
+            parts.append(_num(float(v[i])))
+        i = j + 1
     return " ".join(parts)
 
 
@@ -909,21 +1027,138 @@ def _num(value: float) -> str:
     return str(int(value)) if value == int(value) and abs(value) < 1e15 else repr(value)
 
 
-def _alert_tests(timeline: dict[int, set[Firing]], alertnames: list[str]) -> list[dict]:
-    tests = []
-    for index, firing in sorted(timeline.items()):
-        for name in alertnames:
-            exp = [{"exp_labels": dict(f.labels), "exp_annotations": dict(f.annotations)}
-                   for f in sorted(firing, key=lambda f: f.labels) if f.alertname == name]
-            tests.append({"eval_time": format_duration(index * STEP), "alertname": name, "exp_alerts": exp})
-    return tests
+# --- merged tests: one promtool test per scenario for many SLOs ----------------------------------
+# promtool evaluates every rule of the file at every step of every test, so the cost of the
+# tests grows with (tests x steps x rules). The scenarios of SLOs whose inputs do not collide
+# share one test (the shorter ones continue their last phase to the test's length); each SLO is
+# still checked at its own moments, on its own alerts (``ALERTS{slo=...}``).
+
+
+def _padded(series: Series, length: int) -> Series:
+    """The series continued to ``length`` samples: a counter at its last rate, a gauge at its last value."""
+    values = series.values
+    missing = length - len(values)
+    if missing <= 0:
+        return series
+    if series.counter:
+        step = values[-1] - values[-2] if len(values) > 1 else 0.0
+        extra = [values[-1] + step * (k + 1) for k in range(missing)]
+    else:
+        extra = [values[-1]] * missing
+    return Series(series.labels, values + extra, series.counter)
+
+
+def pack(items: list[tuple[SloPlan, Scenario]]) -> list[list[tuple[SloPlan, Scenario]]]:
+    """First-fit packing of one scenario of many SLOs into tests whose input series do not collide."""
+    buckets: list[tuple[set[str], list[tuple[SloPlan, Scenario]]]] = []
+    for p, scenario in items:
+        names = {s.text() for s in scenario.series}
+        for taken, members in buckets:
+            if not names & taken:
+                taken |= names
+                members.append((p, scenario))
+                break
+        else:
+            buckets.append((set(names), [(p, scenario)]))
+    return [members for _, members in buckets]
+
+
+def merge(name: str, members: list[tuple[SloPlan, Scenario]]) -> Scenario:
+    length = max(scenario.length for _, scenario in members)
+    series = [_padded(s, length) for _, scenario in members for s in scenario.series]
+    return Scenario(name, series, length)
+
+
+@dataclass
+class SloCheck:
+    """One SLO's checks in one merged test: which of its alerts fire at each checked moment."""
+
+    plan: SloPlan
+    alertname: str
+    timeline: dict[int, set[Firing]]
+    by: list[str]  # labels that tell its alerts apart (``count by``)
+
+    @functools.cached_property
+    def points(self) -> list[int]:
+        return sorted(self.timeline)
+
+
+def _labels_text(labels: dict[str, str]) -> str:
+    return "{" + ", ".join(f"{k}={quote(v)}" for k, v in sorted(labels.items())) + "}"
+
+
+def _state(check: SloCheck, index: int) -> set[Firing]:
+    """What the SLO fires at any moment: alerts change only at checked moments."""
+    points = check.points
+    at = bisect.bisect_right(points, index) - 1
+    return check.timeline[points[at]] if at >= 0 else check.timeline[points[0]]
+
+
+def _expr_tests(checks: list[SloCheck]) -> list[dict]:
+    """At every checked moment, the alerts of the SLOs checked then, per alert name, in one query
+    (``count by (slo, tier, ...)`` of ``ALERTS``: only these SLOs' alerts, whatever else fires)."""
+    at: dict[tuple[int, str], list[SloCheck]] = {}
+    for check in checks:
+        for index in check.timeline:
+            at.setdefault((index, check.alertname), []).append(check)
+    out = []
+    for (index, alertname), members in sorted(at.items()):
+        by = ["slo", "tier", *sorted({label for c in members for label in c.by})]
+        names = [c.plan.slo.name for c in members]
+        slo = f"slo={quote(names[0])}" if len(names) == 1 else f"slo=~{quote(alternation(names))}"
+        service = quote(members[0].plan.spec.service.name)
+        samples = sorted(_labels_text({k: v for k, v in f.labels if k in by})
+                         for c in members for f in c.timeline[index] if f.alertname == alertname)
+        out.append({"expr": f"count by ({', '.join(by)}) (ALERTS{{alertname={quote(alertname)}, "
+                            f"alertstate=\"firing\", service={service}, {slo}}})",
+                    "eval_time": format_duration(index * STEP),
+                    "exp_samples": [{"labels": s, "value": 1} for s in samples]})
+    return out
+
+
+def _annotation_moments(checks: list[SloCheck], wanted: set[str]) -> dict[str, list[int]]:
+    """Per alert name, few moments at which every wanted SLO fires all the alerts it fires at its
+    peak (greedy cover): each of its alerts is then checked in full once."""
+    out: dict[str, list[int]] = {}
+    for alertname in sorted({c.alertname for c in checks}):
+        members = [c for c in checks if c.alertname == alertname and c.plan.slo.name in wanted]
+        peak = {id(c): max(len(f) for f in c.timeline.values()) for c in members}
+        uncovered = {id(c) for c in members if peak[id(c)] > 0}
+        candidates = sorted({i for c in members for i in c.timeline})
+        moments = []
+        while uncovered:
+            best, covered = -1, set()
+            for index in candidates:
+                here = {id(c) for c in members if id(c) in uncovered and len(_state(c, index)) == peak[id(c)]}
+                if len(here) > len(covered):
+                    best, covered = index, here
+            if not covered:
+                break
+            moments.append(best)
+            uncovered -= covered
+        out[alertname] = sorted(moments)
+    return out
+
+
+def _alert_tests(index: SpecIndex, test: Scenario, alertname: str, moments: list[int]) -> list[dict]:
+    """Full alert checks (labels and annotations of every alert of that name) at a few moments."""
+    if not moments:
+        return []
+    ref = Reference(index, test, [alertname])
+    out = []
+    for moment in moments:
+        firing = sorted((f for f in ref.firing(moment) if f.alertname == alertname), key=lambda f: f.labels)
+        out.append({"eval_time": format_duration(moment * STEP), "alertname": alertname,
+                    "exp_alerts": [{"exp_labels": dict(f.labels), "exp_annotations": dict(f.annotations)}
+                                   for f in firing]})
+    return out
 
 
 @dataclass
 class SpecTests:
     document: dict
     notes: list[str]
-    # per SLO and scenario: sample index -> firing set (for the Python tests of this module)
+    # per SLO and scenario: sample index -> firing set (labels only; for the Python tests of this module)
     timelines: dict[tuple[str, str], dict[int, set[Firing]]]
 
 
@@ -964,13 +1199,16 @@ def _custom_slis(plans: list[SloPlan], interval: int, notes: list[str]) -> dict[
 def build_tests(spec: Spec, evaluation_interval: int) -> SpecTests:
     groups, plans = spec_groups(spec, evaluation_interval)
     rules = {p.slo.name: g["rules"] for p, g in zip(plans, groups, strict=True)}
-    notes, tests, timelines = [], [], {}
+    notes: list[str] = []
+    _SHARED_MODELS.clear()
     custom = _custom_slis(plans, evaluation_interval, notes)
     index = SpecIndex(plans, rules, custom)
     index.budget_lag = budget_lags(spec, evaluation_interval)
-    # A no-traffic alert of a custom SLO the model cannot evaluate would be unknown in every test.
-    unknown_no_traffic = any(not p.queries.per_model and p.slo.name not in custom and no_traffic_rule(p)
-                             for p in plans)
+    # Alerts of custom SLOs the model cannot evaluate could fire in any test: the full alert checks
+    # (every alert of a name) then leave their alert name out; the per-SLO checks are unaffected.
+    unknown = any(not p.queries.per_model and p.slo.name not in custom for p in plans)
+    unchecked_names = {"TritonSloCustomBudgetBurn", NO_TRAFFIC_ALERT} if unknown else set()
+    by_scenario: dict[tuple[str, int], list[tuple[SloPlan, Scenario]]] = {}
     for p in plans:
         where = f"{spec.service.name}/{p.slo.name}"
         if not p.queries.per_model and p.slo.name not in custom:
@@ -979,35 +1217,82 @@ def build_tests(spec: Spec, evaluation_interval: int) -> SpecTests:
             notes.append(f"{where}: no generated test (its alert annotations use templates the tests cannot "
                          "fill in)")
             continue
-        try:
-            built = []
-            for scenario in scenarios(p, custom.get(p.slo.name)):
-                # Silence is where no-traffic alerts are checked (every SLO watching a model without
-                # series in this test raises one); elsewhere the SLO's own burn-rate alert is.
-                if scenario.name == "silence":
-                    names = [] if unknown_no_traffic else [NO_TRAFFIC_ALERT]
-                else:
-                    names = [p.alertname]
-                ref = Reference(index, scenario, names)
-                points = check_points(ref, scenario)
-                built.append((scenario, names, {i: ref.firing(i) for i in points}))
-        except refmodel.Unsupported as exc:
-            notes.append(f"{where}: no generated test ({p.queries.kind} SLI: {exc})")
+        for scenario in scenarios(p, custom.get(p.slo.name)):
+            # Scenarios of a similar length share tests (the shorter ones are continued to the longest).
+            by_scenario.setdefault((scenario.name, max(scenario.length - 1, 1).bit_length()), []).append((p, scenario))
+
+    tests, timelines, failed = [], {}, set()
+    built: list[tuple[Scenario, list[SloCheck]]] = []
+    for (name, _), items in by_scenario.items():
+        for members in pack(items):
+            test = merge(name, members)
+            checks = []
+            for p, own in members:
+                # Silence is where no-traffic alerts are checked; elsewhere the SLO's burn-rate alert.
+                alertname = NO_TRAFFIC_ALERT if name == "silence" else p.alertname
+                try:
+                    ref = Reference(index, test, [alertname], [p])
+                    timeline = {i: ref.firing(i, annotate=False) for i in check_points(ref, test, own.length - 1)}
+                except refmodel.Unsupported as exc:
+                    failed.add(p.slo.name)
+                    notes.append(f"{spec.service.name}/{p.slo.name}: no generated {name} test "
+                                 f"({p.queries.kind} SLI: {exc})")
+                    continue
+                timelines[(p.slo.name, name)] = timeline
+                checks.append(SloCheck(p, alertname, timeline, ref.group_labels()))
+            built.append((test, checks))
+
+    # Annotations: each SLO's alerts in full once, in the test where most of them fire.
+    peak: dict[str, tuple[int, int]] = {}  # slo -> (alerts firing at its peak, test number)
+    for number, (_, checks) in enumerate(built):
+        for check in checks:
+            most = max(len(f) for f in check.timeline.values())
+            if most > peak.get(check.plan.slo.name, (0, 0))[0]:
+                peak[check.plan.slo.name] = (most, number)
+
+    for number, (test, checks) in enumerate(built):
+        if not checks:
             continue
-        for scenario, names, timeline in built:
-            timelines[(p.slo.name, scenario.name)] = timeline
-            tests.append({
-                "name": f"{where}: {scenario.name}",
-                "interval": format_duration(STEP),
-                "input_series": [{"series": s.text(), "values": _values_text(s.values)} for s in scenario.series],
-                "alert_rule_test": _alert_tests(timeline, names),
-            })
+        wanted = {slo for slo, (_, n) in peak.items() if n == number and slo not in failed}
+        alert_tests = []
+        for alertname, moments in _annotation_moments(checks, wanted).items():
+            if alertname in unchecked_names:
+                continue
+            try:
+                alert_tests += _alert_tests(index, test, alertname, moments)
+            except refmodel.Unsupported:
+                continue  # a reader the model cannot evaluate here: the per-SLO checks remain
+        slos = [c.plan.slo.name for c in checks]
+        tests.append({
+            "name": f"{test.name}: " + (", ".join(slos) if len(slos) <= 3 else f"{slos[0]} and {len(slos) - 1} more"),
+            "interval": format_duration(STEP),
+            "input_series": [{"series": s.text(), "values": _values_text(s.values)} for s in test.series],
+            "promql_expr_test": _expr_tests(checks),
+            **({"alert_rule_test": alert_tests} if alert_tests else {}),
+        })
     document = {
         "rule_files": [f"../rules/{rule_file_name(spec)}"],
         "evaluation_interval": format_duration(STEP),
         "tests": tests,
     }
     return SpecTests(document, notes, timelines)
+
+
+def dump_tests(document: dict) -> str:
+    """The test file: block YAML for its structure, each list item one JSON line (JSON is YAML)."""
+    def line(item: object) -> str:
+        return json.dumps(item, ensure_ascii=False, separators=(", ", ": "))
+
+    out = ["rule_files:\n", *(f"  - {line(f)}\n" for f in document["rule_files"]),
+           f"evaluation_interval: {line(document['evaluation_interval'])}\n", "tests:\n"]
+    for test in document["tests"]:
+        out.append(f"  - name: {line(test['name'])}\n    interval: {line(test['interval'])}\n    input_series:\n")
+        out += [f"      - {line(s)}\n" for s in test["input_series"]]
+        for key in ("promql_expr_test", "alert_rule_test"):
+            if test.get(key):
+                out.append(f"    {key}:\n")
+                out += [f"      - {line(item)}\n" for item in test[key]]
+    return "".join(out)
 
 
 def test_file_name(spec: Spec) -> str:
@@ -1029,6 +1314,6 @@ def generate(specs: list[Spec], out: Path, options: Options) -> Result:
             continue
         path = folder / test_file_name(spec)
         path.write_text(f"# promtool test rules {path.name}  (generated by triton-slo; expectations from "
-                        "slo/refmodel.py)\n" + dump_yaml(built.document))
+                        "slo/refmodel.py)\n" + dump_tests(built.document))
         result.files.append(path)
     return result

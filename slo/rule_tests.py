@@ -1049,24 +1049,28 @@ def _padded(series: Series, length: int) -> Series:
 
 
 def pack(items: list[tuple[SloPlan, Scenario]]) -> list[list[tuple[SloPlan, Scenario]]]:
-    """First-fit packing of one scenario of many SLOs into tests whose input series do not collide."""
-    buckets: list[tuple[set[str], list[tuple[SloPlan, Scenario]]]] = []
+    """First-fit packing of one scenario of many SLOs into tests whose input series do not collide
+    (a series two SLOs write with the same values is written once, and drives both)."""
+    buckets: list[tuple[dict[str, tuple], list[tuple[SloPlan, Scenario]]]] = []
     for p, scenario in items:
-        names = {s.text() for s in scenario.series}
+        mine = {s.text(): tuple(s.values) for s in scenario.series}
         for taken, members in buckets:
-            if not names & taken:
-                taken |= names
+            if all(taken.get(text, values) == values for text, values in mine.items()):
+                taken.update(mine)
                 members.append((p, scenario))
                 break
         else:
-            buckets.append((set(names), [(p, scenario)]))
+            buckets.append((dict(mine), [(p, scenario)]))
     return [members for _, members in buckets]
 
 
 def merge(name: str, members: list[tuple[SloPlan, Scenario]]) -> Scenario:
     length = max(scenario.length for _, scenario in members)
-    series = [_padded(s, length) for _, scenario in members for s in scenario.series]
-    return Scenario(name, series, length)
+    series: dict[str, Series] = {}
+    for _, scenario in members:
+        for s in scenario.series:
+            series.setdefault(s.text(), _padded(s, length))
+    return Scenario(name, list(series.values()), length)
 
 
 @dataclass
@@ -1116,28 +1120,41 @@ def _expr_tests(checks: list[SloCheck]) -> list[dict]:
     return out
 
 
-def _annotation_moments(checks: list[SloCheck], wanted: set[str]) -> dict[str, list[int]]:
-    """Per alert name, few moments at which every wanted SLO fires all the alerts it fires at its
-    peak (greedy cover): each of its alerts is then checked in full once."""
-    out: dict[str, list[int]] = {}
-    for alertname in sorted({c.alertname for c in checks}):
-        members = [c for c in checks if c.alertname == alertname and c.plan.slo.name in wanted]
-        peak = {id(c): max(len(f) for f in c.timeline.values()) for c in members}
-        uncovered = {id(c) for c in members if peak[id(c)] > 0}
-        candidates = sorted({i for c in members for i in c.timeline})
-        moments = []
-        while uncovered:
-            best, covered = -1, set()
-            for index in candidates:
-                here = {id(c) for c in members if id(c) in uncovered and len(_state(c, index)) == peak[id(c)]}
-                if len(here) > len(covered):
-                    best, covered = index, here
-            if not covered:
-                break
-            moments.append(best)
-            uncovered -= covered
-        out[alertname] = sorted(moments)
-    return out
+def _annotation_plan(index: SpecIndex, built: list[tuple[Scenario, list[SloCheck]]], unchecked: set[str],
+                     failed: set[str]) -> dict[tuple[int, str], set[int]]:
+    """(test, alert name) -> moments of full alert checks (labels and annotations).
+
+    promtool's alert checks list every alert of a name firing in the test, from every SLO that
+    reads its inputs. Candidates are, per test and alert name, the checked moment where most of
+    its SLOs' alerts fire; a greedy cover then picks candidates until each alert (SLO, tier,
+    group) was listed once, preferring those that list few alerts already seen.
+    """
+    candidates = []  # (test number, alertname, moment, alerts listed)
+    for number, (test, checks) in enumerate(built):
+        for alertname in sorted({c.alertname for c in checks} - unchecked):
+            members = [c for c in checks if c.alertname == alertname]
+            points = sorted({i for c in members for i in c.timeline})
+            if not points:
+                continue
+            moment = max(points, key=lambda i, m=members: (sum(len(_state(c, i)) for c in m), -i))
+            try:
+                listed = {f.labels for f in Reference(index, test, [alertname]).firing(moment, annotate=False)
+                          if f.alertname == alertname}
+            except refmodel.Unsupported:
+                continue  # a reader the model cannot evaluate there: the per-SLO checks remain
+            if listed and not {dict(f).get("slo") for f in listed} & failed:
+                candidates.append((number, alertname, moment, listed))
+    covered: set = set()
+    chosen: dict[tuple[int, str], set[int]] = {}
+    while candidates:
+        best = max(candidates, key=lambda c: (len(c[3] - covered) / len(c[3]), len(c[3] - covered)))
+        fresh = best[3] - covered
+        if not fresh:
+            break
+        covered |= best[3]
+        chosen.setdefault((best[0], best[1]), set()).add(best[2])
+        candidates.remove(best)
+    return chosen
 
 
 def _alert_tests(index: SpecIndex, test: Scenario, alertname: str, moments: list[int]) -> list[dict]:
@@ -1242,26 +1259,15 @@ def build_tests(spec: Spec, evaluation_interval: int) -> SpecTests:
                 checks.append(SloCheck(p, alertname, timeline, ref.group_labels()))
             built.append((test, checks))
 
-    # Annotations: each SLO's alerts in full once, in the test where most of them fire.
-    peak: dict[str, tuple[int, int]] = {}  # slo -> (alerts firing at its peak, test number)
-    for number, (_, checks) in enumerate(built):
-        for check in checks:
-            most = max(len(f) for f in check.timeline.values())
-            if most > peak.get(check.plan.slo.name, (0, 0))[0]:
-                peak[check.plan.slo.name] = (most, number)
+    moments = _annotation_plan(index, built, unchecked_names, failed)
 
     for number, (test, checks) in enumerate(built):
         if not checks:
             continue
-        wanted = {slo for slo, (_, n) in peak.items() if n == number and slo not in failed}
         alert_tests = []
-        for alertname, moments in _annotation_moments(checks, wanted).items():
-            if alertname in unchecked_names:
-                continue
-            try:
-                alert_tests += _alert_tests(index, test, alertname, moments)
-            except refmodel.Unsupported:
-                continue  # a reader the model cannot evaluate here: the per-SLO checks remain
+        for (at_test, alertname), chosen in sorted(moments.items()):
+            if at_test == number:
+                alert_tests += _alert_tests(index, test, alertname, sorted(chosen))
         slos = [c.plan.slo.name for c in checks]
         tests.append({
             "name": f"{test.name}: " + (", ".join(slos) if len(slos) <= 3 else f"{slos[0]} and {len(slos) - 1} more"),

@@ -19,6 +19,7 @@ evaluation just before, so a rule that fires one evaluation early or late fails 
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import functools
 import json
 import math
@@ -856,6 +857,16 @@ def _annotations(rule: dict, render: Callable[[str], str]) -> tuple:
     return tuple(sorted((k, render(v)) for k, v in rule["annotations"].items()))
 
 
+@dataclass(frozen=True)
+class PlanFacts:
+    alertname: str
+    burn_rules: list[dict]
+    tiers: list[refmodel.Tier]
+    budget: Decimal
+    min_events: int
+    labels: dict[str, str]
+
+
 class SpecIndex:
     """The SLOs of a spec the tests can model, found by the series they read (a spec may hold thousands)."""
 
@@ -863,6 +874,7 @@ class SpecIndex:
         self.rules = rules
         self.custom = custom  # custom SLOs the reference model evaluates, by SLO name
         self.budget_lag: dict[str, int] = {}  # evaluations the alerts' "budget left" lags behind
+        self._facts: dict[int, PlanFacts] = {}
         self.by_key: dict[tuple[str, str], list[SloPlan]] = {}
         self.watching: list[tuple[SloPlan, dict]] = []
         for p in plans:
@@ -876,6 +888,15 @@ class SpecIndex:
             rule = next((r for r in rules[p.slo.name] if r.get("alert") == NO_TRAFFIC_ALERT), None)
             if rule is not None:
                 self.watching.append((p, rule))
+
+    def facts(self, p: SloPlan) -> PlanFacts:
+        """What the reference model asks of an SLO again and again, worked out once."""
+        facts = self._facts.get(id(p))
+        if facts is None:
+            facts = self._facts[id(p)] = PlanFacts(
+                p.alertname, [r for r in self.rules[p.slo.name] if r.get("alert") == p.alertname], _tiers(p),
+                p.budget, p.slo.alerting.min_events, p.labels)
+        return facts
 
     def readers(self, series: list[Series]) -> list[SloPlan]:
         """SLOs that may read any of these series, in spec order."""
@@ -897,9 +918,9 @@ class Reference:
         self.burning, self.watching = [], []
         readers = index.readers(scenario.series) if plans is None else plans
         for p in readers:
-            if p.alertname in alertnames:
-                burn_rules = [r for r in index.rules[p.slo.name] if r.get("alert") == p.alertname]
-                self.burning.append((p, burn_rules, scenario.models(p, index.custom.get(p.slo.name)), _tiers(p)))
+            facts = index.facts(p)
+            if facts.alertname in alertnames:
+                self.burning.append((p, facts, scenario.models(p, index.custom.get(p.slo.name))))
         self.custom = index.custom
         self.budget_lag = index.budget_lag
         if NO_TRAFFIC_ALERT in alertnames:
@@ -908,7 +929,7 @@ class Reference:
 
     def group_labels(self) -> list[str]:
         """The labels that tell the alerts of one SLO apart, besides ``tier``."""
-        names = {k for _, _, models, _ in self.burning for key in models for k, _ in key}
+        names = {k for _, _, models in self.burning for key in models for k, _ in key}
         for p, _ in self.watching:
             if p.slo.name in self.custom:
                 names |= {k for key in self._traffic(p, p.slo.alerting.no_traffic_for) for k, _ in key}
@@ -918,26 +939,27 @@ class Reference:
 
     def firing(self, index: int, annotate: bool = True) -> set[Firing]:
         out: set[Firing] = set()
-        for p, burn_rules, models, tiers in self.burning:
+        for p, facts, models in self.burning:
+            budget, min_events = facts.budget, facts.min_events
             for group, model in models.items():
-                series_labels = {**dict(group), **p.labels}  # a recording rule's labels win
+                series_labels = {**dict(group), **facts.labels}  # a recording rule's labels win
                 left = ""
                 if annotate:
                     at = index - self.budget_lag.get(p.slo.name, 0)
-                    remaining = _budget_remaining(model, p.period, p.budget, at) if at >= 0 else None
+                    remaining = _budget_remaining(model, p.period, budget, at) if at >= 0 else None
                     if remaining is not None and _ambiguous(humanize_percentage, remaining):
-                        remaining = refmodel.budget_remaining(model, p.period, p.budget, at)
+                        remaining = refmodel.budget_remaining(model, p.period, budget, at)
                     left = "unknown" if remaining is None else humanize_percentage(remaining)
-                for tier, rule in zip(tiers, burn_rules, strict=True):
-                    value = _fires(model, tier, p.budget, index, p.slo.alerting.min_events)
+                for tier, rule in zip(facts.tiers, facts.burn_rules, strict=True):
+                    value = _fires(model, tier, budget, index, min_events)
                     if value is None:
                         continue
                     if annotate and _ambiguous(lambda v: f"{v:.2f}", value):
-                        value = refmodel.fires(model, tier, p.budget, index, p.slo.alerting.min_events, exact=True)
+                        value = refmodel.fires(model, tier, budget, index, min_events, exact=True)
                     labels = {**series_labels, **rule["labels"]}
                     annotations = _annotations(
                         rule, lambda t, lb=labels, v=value, b=left, sp=p: _render(t, lb, v, b, sp)) if annotate else ()
-                    out.add(Firing(p.alertname, tuple(sorted(labels.items())), annotations))
+                    out.add(Firing(facts.alertname, tuple(sorted(labels.items())), annotations))
         for p, rule in self.watching:
             out |= self._no_traffic(p, rule, index, annotate)
         return out
@@ -945,9 +967,9 @@ class Reference:
     def state_matrix(self, length: int) -> np.ndarray:
         """One row per (SLO, group, tier) or watched traffic: whether it fires at each sample."""
         rows = []
-        for p, _, models, tiers in self.burning:
+        for _, facts, models in self.burning:
             for model in models.values():
-                rows += [_fires_array(model, t, p.budget, length, p.slo.alerting.min_events) for t in tiers]
+                rows += [_fires_array(model, t, facts.budget, length, facts.min_events) for t in facts.tiers]
         for p, _ in self.watching:
             window = p.slo.alerting.no_traffic_for
             rows += [(rate == 0) for rate in self._traffic(p, window).values()]
@@ -1183,6 +1205,10 @@ def budget_lags(spec: Spec, evaluation_interval: int) -> dict[str, int]:
     """Per SLO, 1 where the rule file evaluates the budget left after the SLO's alerts (a later
     group, or later in the group): promtool evaluates every group at every step, in file order,
     so the alerts' "budget left" query then reads the previous evaluation's value."""
+    original = spec
+    # The layout is the same for every SLO of a spec: read it from the first one (the rule file
+    # of thousands of SLOs is not built twice).
+    spec = dataclasses.replace(spec, slos=spec.slos[:1])
     make = getattr(rules_module, "rule_groups", None)
     groups = make(spec, evaluation_interval)[0] if make else spec_groups(spec, evaluation_interval)[0]
     first_alert: dict[str, int] = {}
@@ -1196,7 +1222,8 @@ def budget_lags(spec: Spec, evaluation_interval: int) -> dict[str, int]:
                 first_alert.setdefault(slo, position)
             elif rule.get("record") == BUDGET_REMAINING:
                 budget_at[slo] = position
-    return {slo: 1 for slo, at in first_alert.items() if budget_at.get(slo, 0) > at}
+    lag = 1 if any(budget_at.get(slo, 0) > at for slo, at in first_alert.items()) else 0
+    return {slo.name: lag for slo in original.slos}
 
 
 def _custom_slis(plans: list[SloPlan], interval: int, notes: list[str]) -> dict[str, CustomSli]:

@@ -208,7 +208,7 @@ def draw(panels: Sequence[PanelData], title: str, subtitle: str) -> tuple[Any, l
             for value, color in panel.thresholds:
                 ax.axhline(value, color=COLORS.get(color, color), linestyle="--", linewidth=0.9)
             ax.yaxis.set_major_formatter(formatter)
-            ax.xaxis.set_major_locator(AutoDateLocator(maxticks=6))
+            ax.xaxis.set_major_locator(AutoDateLocator(minticks=3, maxticks=7))  # no fallback warning on short ranges
             ax.xaxis.set_major_formatter(DateFormatter("%H:%M:%S"))
             ax.tick_params(labelsize=7)
             ax.grid(alpha=0.3)

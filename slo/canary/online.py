@@ -121,7 +121,9 @@ class Puller:
 
 
 def _counts_metric(puller: Puller, cfg, bad_tpl: str, total_tpl: str, window: Window,
-                   bad_is_good: bool = False, add_bad_to_total: bool = False) -> MetricInput:
+                   bad_is_good: bool = False, add_bad_to_total: bool = False, srm: bool = False) -> MetricInput:
+    """Whole-window increases per arm; ``srm``: the arm sizes follow the traffic split (Triton's own
+    request counters do; the exporter's probes and golden set reach both arms equally by design)."""
     arms, notes = {}, []
     before = len(puller.queries)
     for arm in ("baseline", "canary"):
@@ -140,7 +142,8 @@ def _counts_metric(puller: Puller, cfg, bad_tpl: str, total_tpl: str, window: Wi
         resets = puller.resets(total_tpl, arm, window)
         if resets:
             notes.append(f"{arm}: {resets} counter resets in the window (restarts); increase() bridges them")
-    return MetricInput(cfg, Counts(arms["baseline"], arms["canary"]), tuple(puller.queries[before:]), tuple(notes))
+    return MetricInput(cfg, Counts(arms["baseline"], arms["canary"]), tuple(puller.queries[before:]), tuple(notes),
+                       srm=srm)
 
 
 def _latency_metric(puller: Puller, cfg, window: Window) -> MetricInput:
@@ -182,7 +185,8 @@ def collect(puller: Puller, metrics: tuple[CanaryMetric, ...], window: Window, s
         where = f"canary metric {metric.name!r}"
         if kind == "error_ratio":
             cfg = resolve_config(metric.name, fields, counts=True, where=where)
-            inputs.append(_counts_metric(puller, cfg, TRITON_FAILURE, TRITON_SUCCESS, window, add_bad_to_total=True))
+            inputs.append(_counts_metric(puller, cfg, TRITON_FAILURE, TRITON_SUCCESS, window, add_bad_to_total=True,
+                                             srm=True))
         elif kind == "latency":
             cfg = resolve_config(metric.name, fields, {"paired": True, "quantile": False}, where=where)
             inputs.append(_latency_metric(puller, cfg, window))

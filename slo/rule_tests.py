@@ -14,6 +14,13 @@ A query shape the reference model cannot evaluate gets no test and a `generate` 
 Which alerts fire when is computed by ``slo.refmodel`` from the same input samples, never by
 running the rules; the checked times are the moments an alert starts or stops firing and the
 evaluation just before, so a rule that fires one evaluation early or late fails its test.
+
+The file stays small and promtool fast for thousands of SLOs: the scenarios of SLOs whose inputs
+do not collide share one promtool test (promtool evaluates every rule at every step of every
+test); at each checked moment one ``count by (slo, tier, ...) (ALERTS{...})`` query checks which
+alerts of those SLOs fire (others reading the same inputs may fire too, unchecked there); and
+every alert's labels and annotations (``$value``, budget left) are checked in full once, at a
+moment chosen so that few other alerts are listed with it.
 """
 
 from __future__ import annotations

@@ -1,0 +1,84 @@
+"""Benchmark of the generated promtool tests (`slo.rule_tests`): generation time and size, promtool time.
+
+    .venv/bin/python benchmarks/bench_rule_tests.py [--slos 1000] [--promtool]
+
+1. `rule_tests.generate` on two 1000-SLO specs: ``bench_rules.big_spec`` (one model per SLO,
+   every SLI kind) and ``bench_generate.spec_text`` (1000 SLOs over 40 models: SLOs share their
+   models' series) when that benchmark is present; CPU time, MB written, and the ratio to
+   `rules.generate` on the same spec in the same process (the reference).
+2. ``--promtool``: seconds `promtool test rules` takes on the example spec's generated tests,
+   next to `promtool check rules` of the same rule file (the reference).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from bench_rules import big_spec  # noqa: E402
+
+from slo import rule_tests, rules  # noqa: E402
+from slo.generate import Options  # noqa: E402
+from slo.spec import load_spec  # noqa: E402
+
+
+def timed(module, spec, out: Path) -> tuple[float, float]:
+    started = time.process_time()
+    result = module.generate([spec], out, Options())
+    return time.process_time() - started, sum(f.stat().st_size for f in result.files) / 1e6
+
+
+def specs(count: int, tmp: Path) -> list[tuple[str, object]]:
+    out = [(f"{count} SLOs, one model each (bench_rules.big_spec)", big_spec(count))]
+    try:
+        from bench_generate import spec_text
+    except ImportError:
+        return out
+    path = tmp / "fleet.yaml"
+    path.write_text(spec_text(count, 40))
+    out.append((f"{count} SLOs over 40 models (bench_generate.spec_text)", load_spec(str(path))))
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--slos", type=int, default=1000)
+    parser.add_argument("--promtool", action="store_true", help="also time promtool on the example spec")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-rule-tests-") as tmp:
+        root = Path(tmp)
+        for what, spec in specs(args.slos, root):
+            reference, rules_mb = timed(rules, spec, root / "out")
+            seconds, tests_mb = timed(rule_tests, spec, root / "out")
+            print(f"{what}: rule tests {seconds:.2f} s CPU, {tests_mb:.1f} MB; rules {reference:.2f} s, "
+                  f"{rules_mb:.1f} MB (tests/rules time {seconds / reference:.1f}x)")
+        if args.promtool and shutil.which("promtool"):
+            spec = load_spec(str(ROOT / "examples" / "resnet-classifier.yaml"))
+            rules.generate([spec], root / "example", Options())
+            result = rule_tests.generate([spec], root / "example", Options())
+            started = time.perf_counter()
+            check = subprocess.run(["promtool", "check", "rules", str(root / "example" / "rules" /
+                                                                     rules.rule_file_name(spec))],
+                                   capture_output=True, check=True)
+            check_s = time.perf_counter() - started
+            started = time.perf_counter()
+            test = subprocess.run(["promtool", "test", "rules", str(result.files[0])], capture_output=True)
+            test_s = time.perf_counter() - started
+            print(f"example spec ({len(spec.slos)} SLOs): promtool test rules {test_s:.1f} s "
+                  f"({'pass' if test.returncode == 0 else 'FAIL'}), {result.files[0].stat().st_size / 1e3:.0f} kB; "
+                  f"promtool check rules {check_s:.2f} s (test/check {test_s / check_s:.0f}x)")
+            del check
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

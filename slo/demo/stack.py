@@ -30,6 +30,22 @@ from slo.stack.replay import ReplayServer
 from slo.stack.triton import REPO_ROOT, TritonServer
 from slo.stack.webhook import WebhookReceiver
 
+TRITON_SUMMARY_MAX_AGE_S = 60  # Triton's summaries (prometheus-cpp) keep observations this long
+
+
+class _Sleep(contextlib.AbstractContextManager):
+    """A timed pause for ``DemoStack._timed`` (which enters a context manager)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def __enter__(self) -> _Sleep:
+        time.sleep(self.seconds)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
 DCGM_ROUTE = "/dcgm/metrics"
 # Probes and golden checks often enough (defaults: every 15 s and 30 s) that a run of minutes holds
 # enough samples for the canary judge's probe and accuracy checks (a few hundred per arm).
@@ -105,6 +121,7 @@ class DemoStack:
             "alertmanager", Alertmanager(s.alertmanager_config, workdir=self._dir("alertmanager")))
         self.triton = self._timed("triton", TritonServer(s.models, workdir=self._triton_dir()))
         self._warm_up()
+        self._timed("forgetting the warm-up", _Sleep(TRITON_SUMMARY_MAX_AGE_S + 2))
         self.exporter = self._timed("exporter", self._exporter(self._dir("exporter")))
         targets: list[dict[str, Any]] = [
             {"job": s.jobs["triton"], "targets": [self.triton.metrics_address]},
@@ -123,6 +140,8 @@ class DemoStack:
             raise RuntimeError(f"Prometheus cannot evaluate generated rules: {unhealthy[:3]}")
 
     def _warm_up(self, requests_per_model: int = 10) -> None:
+        # The slow first calls stay in Triton's latency summaries for their whole max age (60 s): the
+        # stack waits that long before Prometheus scrapes, or every early P99 slice would count as bad.
         """A few requests to every model before anything measures it (what model warm-up does in production):
         the first calls into a Python-backend model are slow and would count against the probe SLO."""
         assert self.triton is not None

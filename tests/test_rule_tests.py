@@ -197,7 +197,7 @@ EXPRESSIONS = [
     "sum(increase(req_total[7m]))",
     "min by (gpu) (headroom)",
     "max(headroom) * 100 - 3",
-    "avg(headroom)",
+    # not avg() over several non-integer series: Prometheus sums them in map order, so its last bit varies
     "count(headroom > 0.3)",
     "max_over_time(headroom[3m])",
     "avg_over_time(headroom[7m])",

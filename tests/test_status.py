@@ -64,7 +64,9 @@ def prometheus(tmp_path_factory):
     metrics.write_text(_metrics(0))
     with ReplayServer({"/metrics": metrics}) as replay, \
             Prometheus([{"job": "triton", "url": replay.url("/metrics")}], scrape_interval="1s") as prom:
-        for k in range(1, 13):
+        # 25 s of growing counters: the precomputed ratio is averaged over 10 s-aligned subquery steps,
+        # and a step needs a full 10 s window of increasing counters behind it.
+        for k in range(1, 26):
             time.sleep(1)
             tmp = folder / "next.prom"
             tmp.write_text(_metrics(10 * k))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -12,7 +11,7 @@ import requests
 import yaml
 
 from slo.stack.ports import LOOPBACK, free_port
-from slo.stack.process import ManagedProcess, StackError
+from slo.stack.process import ManagedProcess, ServedBinary, StackError
 from slo.stack.prometheus import find_binary
 
 ALERTMANAGER_BINARIES = ("/usr/bin/prometheus-alertmanager", "prometheus-alertmanager", "alertmanager")
@@ -34,7 +33,7 @@ def webhook_config(url: str, group_by: Iterable[str] = ("alertname",), group_wai
     return yaml.safe_dump(config, sort_keys=False)
 
 
-class Alertmanager:
+class Alertmanager(ServedBinary):
     """``with Alertmanager(webhook_config(hook.url)) as am: am.post_alerts([...])``.
 
     ``config_yaml`` is the configuration text, or a path to a configuration file (read once at
@@ -79,31 +78,8 @@ class Alertmanager:
             "--cluster.listen-address=",  # no gossip port: a single instance
             "--log.level=info",
         ]
-        self._process = ManagedProcess("Alertmanager", argv, self.log_path, cwd=self.workdir).start()
-        try:
-            self._process.wait_for_url(self.url + "/-/ready", self.startup_timeout)
-        except BaseException:
-            self._process.stop()
-            raise
+        self._launch("Alertmanager", argv)
         return self
-
-    def stop(self) -> None:
-        if self._process is not None:
-            self._process.stop()
-
-    def close(self) -> None:
-        self.stop()
-        if self._own_workdir:
-            shutil.rmtree(self.workdir, ignore_errors=True)
-
-    def __enter__(self) -> Alertmanager:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def running(self) -> bool:
-        return self._process is not None and self._process.running()
 
     def reload(self, config_yaml: str | Path | None = None) -> None:
         """Load a new (or the re-read) configuration; StackError with the reason when refused."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import shutil
 import signal
 import subprocess
 import threading
@@ -145,6 +146,51 @@ class ManagedProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class ServedBinary:
+    """What Prometheus and Alertmanager share: one process with a ready URL, a work folder that is
+    removed on close when it was a temporary one, and use as a context manager.
+
+    Subclasses set ``url``, ``log_path``, ``workdir``, ``_own_workdir``, ``startup_timeout`` and
+    ``_process = None`` in ``__init__``, and call ``_launch`` from ``start``.
+    """
+
+    _process: ManagedProcess | None
+    _own_workdir: bool
+    workdir: Path
+    url: str
+    log_path: Path
+    startup_timeout: float
+
+    def start(self):  # noqa: ANN201 - returns the subclass
+        raise NotImplementedError
+
+    def _launch(self, name: str, argv: list[str]) -> None:
+        self._process = ManagedProcess(name, argv, self.log_path, cwd=self.workdir).start()
+        try:
+            self._process.wait_for_url(self.url + "/-/ready", self.startup_timeout)
+        except BaseException:
+            self._process.stop()
+            raise
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.stop()
+
+    def close(self) -> None:
+        self.stop()
+        if self._own_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self):  # noqa: ANN204 - returns the subclass
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def running(self) -> bool:
+        return self._process is not None and self._process.running()
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:

@@ -21,7 +21,7 @@ import requests
 import yaml
 
 from slo.stack.ports import LOOPBACK, free_port
-from slo.stack.process import ManagedProcess, StackError
+from slo.stack.process import ManagedProcess, ServedBinary, StackError
 
 PROMETHEUS_BINARIES = ("/usr/bin/prometheus", "prometheus")
 
@@ -70,7 +70,7 @@ def scrape_config(target: Mapping[str, Any], scrape_interval: str) -> dict[str, 
     return config
 
 
-class Prometheus:
+class Prometheus(ServedBinary):
     """``with Prometheus([{"job": "triton", "targets": [triton.metrics_address]}]) as prom: prom.query(...)``."""
 
     def __init__(
@@ -149,31 +149,8 @@ class Prometheus:
             f"--rules.alert.resend-delay={self.alert_resend_delay}",
             "--log.level=info",
         ]
-        self._process = ManagedProcess("Prometheus", argv, self.log_path, cwd=self.workdir).start()
-        try:
-            self._process.wait_for_url(self.url + "/-/ready", self.startup_timeout)
-        except BaseException:
-            self._process.stop()
-            raise
+        self._launch("Prometheus", argv)
         return self
-
-    def stop(self) -> None:
-        if self._process is not None:
-            self._process.stop()
-
-    def close(self) -> None:
-        self.stop()
-        if self._own_workdir:
-            shutil.rmtree(self.workdir, ignore_errors=True)
-
-    def __enter__(self) -> Prometheus:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def running(self) -> bool:
-        return self._process is not None and self._process.running()
 
     # -- configuration changes ----------------------------------------------------------------
     def reload(self) -> None:

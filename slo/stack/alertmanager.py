@@ -10,7 +10,7 @@ from typing import Any
 import requests
 import yaml
 
-from slo.stack.ports import LOOPBACK, free_port
+from slo.stack.ports import free_port
 from slo.stack.process import ManagedProcess, ServedBinary, StackError
 from slo.stack.prometheus import find_binary
 
@@ -48,14 +48,6 @@ class Alertmanager(ServedBinary):
         self.config_path = self.workdir / "alertmanager.yml"
         self.port = 0
         self._process: ManagedProcess | None = None
-
-    @property
-    def address(self) -> str:
-        return f"{LOOPBACK}:{self.port}"
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.address}"
 
     @property
     def log_path(self) -> Path:

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import requests
 
+from slo.stack.ports import LOOPBACK
+
 
 class StackError(RuntimeError):
     """A server of the stack failed to start, answer or stop; the message says which and why."""
@@ -152,16 +154,24 @@ class ServedBinary:
     """What Prometheus and Alertmanager share: one process with a ready URL, a work folder that is
     removed on close when it was a temporary one, and use as a context manager.
 
-    Subclasses set ``url``, ``log_path``, ``workdir``, ``_own_workdir``, ``startup_timeout`` and
+    Subclasses set ``port``, ``log_path``, ``workdir``, ``_own_workdir``, ``startup_timeout`` and
     ``_process = None`` in ``__init__``, and call ``_launch`` from ``start``.
     """
 
     _process: ManagedProcess | None
     _own_workdir: bool
     workdir: Path
-    url: str
+    port: int
     log_path: Path
     startup_timeout: float
+
+    @property
+    def address(self) -> str:
+        return f"{LOOPBACK}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.address}"
 
     def start(self):  # noqa: ANN201 - returns the subclass
         raise NotImplementedError

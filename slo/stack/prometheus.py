@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import requests
 import yaml
 
-from slo.stack.ports import LOOPBACK, free_port
+from slo.stack.ports import free_port
 from slo.stack.process import ManagedProcess, ServedBinary, StackError
 
 PROMETHEUS_BINARIES = ("/usr/bin/prometheus", "prometheus")
@@ -101,14 +101,6 @@ class Prometheus(ServedBinary):
         self.port = 0
         self._process: ManagedProcess | None = None
         self.config_path.write_text(self.render_config())  # fails early on a bad target
-
-    @property
-    def address(self) -> str:
-        return f"{LOOPBACK}:{self.port}"
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.address}"
 
     @property
     def log_path(self) -> Path:

@@ -357,12 +357,16 @@ def cached_ratio_array(model: EventModel | SliceModel, window: Window) -> np.nda
     return cache[window]
 
 
-def fires_array(model: EventModel | SliceModel, tier: Tier, budget: Decimal, length: int,
-                min_events: int = 0) -> np.ndarray:
-    """Whether the tier fires, at every sample (approximately: see above)."""
+def fires_states(model: EventModel | SliceModel, tier: Tier, budget: Decimal, length: int,
+                 min_events: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(firing, unsure) at every sample, from the whole-timeline arrays: ``unsure`` where a ratio
+    or the event count lies within ``NEAR`` of its limit, so that only ``fires`` can tell."""
     limit = float(tier.factor * budget)
+    long_ratio, short_ratio = cached_ratio_array(model, tier.long), cached_ratio_array(model, tier.short)
+    near = NEAR * abs(limit)
     with np.errstate(invalid="ignore"):
-        firing = (cached_ratio_array(model, tier.long) > limit) & (cached_ratio_array(model, tier.short) > limit)
+        firing = (long_ratio > limit) & (short_ratio > limit)
+        unsure = (np.abs(long_ratio - limit) <= near) | (np.abs(short_ratio - limit) <= near)
         if min_events > 0 and isinstance(model, EventModel):
             rates = _model_array(model, "event_rate")
             if tier.short.seconds == model.base:
@@ -371,7 +375,14 @@ def fires_array(model: EventModel | SliceModel, tier: Tier, budget: Decimal, len
                 total, count = _window_sum(rates, model.step, tier.short.seconds)
                 events = np.where(count > 0, total / np.maximum(count, 1), math.nan) * tier.short.seconds
             firing &= events >= min_events
-    return firing
+            unsure |= np.abs(events - min_events) <= NEAR * min_events
+    return firing, unsure
+
+
+def fires_array(model: EventModel | SliceModel, tier: Tier, budget: Decimal, length: int,
+                min_events: int = 0) -> np.ndarray:
+    """Whether the tier fires, at every sample (approximately: see above)."""
+    return fires_states(model, tier, budget, length, min_events)[0]
 
 
 # --- a PromQL subset, for the user's own queries (ratio and timeslice SLIs) ------------------------
@@ -495,10 +506,14 @@ class PromQL:
     def select(self, selector: object) -> list[tuple[LabelKey, dict[str, str], np.ndarray]]:
         if selector.offset is not None or selector.at is not None:
             raise Unsupported("offset and @ are not modelled")
-        if not selector.name or selector.matchers.or_matchers:
-            raise Unsupported("a selector without a metric name is not modelled")
+        if selector.matchers.or_matchers:
+            raise Unsupported("a selector with `or` matchers is not modelled")
         wanted = [(m.name, _MATCH_OPS[str(m.op).rsplit(".", 1)[-1]], m.value) for m in selector.matchers.matchers]
-        return [row for row in self.by_name.get(selector.name, []) if _matches(row[1], wanted)]
+        if selector.name:
+            return [row for row in self.by_name.get(selector.name, []) if _matches(row[1], wanted)]
+        # {__name__=~"a|b", ...}: every name the matchers accept, read in label order as Prometheus does
+        rows = [row for name in self.by_name for row in self.by_name[name] if _matches(row[1], wanted)]
+        return sorted(rows, key=lambda row: row[0])
 
     def _instant(self, selector: object, times: np.ndarray) -> Vector:
         out: Vector = {}
@@ -520,12 +535,12 @@ class PromQL:
         args = list(call.args)
         if name in ("rate", "increase") and len(args) == 1 and isinstance(args[0], pp.MatrixSelector):
             w = self._range(args[0], window)
-            return {_without_name(key): rate_at(values, self.step, times, w, name == "rate")
-                    for key, _, values in self.select(args[0].vector_selector)}
+            return _named_apart([(_without_name(key), rate_at(values, self.step, times, w, name == "rate"))
+                                 for key, _, values in self.select(args[0].vector_selector)])
         if name in ("avg_over_time", "sum_over_time") and len(args) == 1 and isinstance(args[0], pp.MatrixSelector):
             reduce = incremental_mean if name == "avg_over_time" else kahan_sum
             w = self._range(args[0], window)
-            out = {}
+            pairs = []
             for key, _, values in self.select(args[0].vector_selector):
                 column, present = [], []
                 for t in times.tolist():
@@ -534,8 +549,8 @@ class PromQL:
                     picked = values[first:last + 1].tolist() if last >= first else []
                     column.append(reduce(picked) if picked else math.nan)
                     present.append(bool(picked))
-                out[_without_name(key)] = (np.array(column), np.array(present))
-            return out
+                pairs.append((_without_name(key), (np.array(column), np.array(present))))
+            return _named_apart(pairs)
         if name in ("min_over_time", "max_over_time") and len(args) == 1:
             op = name[:3]
             if isinstance(args[0], pp.MatrixSelector):
@@ -543,12 +558,12 @@ class PromQL:
                 first = np.ceil((times - w) / self.step)
                 grid = (first[:, None] + np.arange(int(w // self.step) + 1)[None, :]).astype(int)
                 inside = grid * self.step <= times[:, None]
-                out = {}
+                pairs = []
                 for key, _, values in self.select(args[0].vector_selector):
                     present = inside & (grid >= 0) & (grid < len(values))
                     v = np.where(present, values[np.clip(grid, 0, len(values) - 1)], math.nan)
-                    out[_without_name(key)] = _reduce_min_max(v, present, op)
-                return out
+                    pairs.append((_without_name(key), _reduce_min_max(v, present, op)))
+                return _named_apart(pairs)
             if isinstance(args[0], pp.SubqueryExpr):
                 return self._subquery(args[0], times, window, op)
         raise Unsupported(f"function {name}() is not modelled")
@@ -659,6 +674,15 @@ class PromQL:
                 raise Unsupported("many-to-many matching")
             out[out_key] = _binary_result(v, p & rp, result, comparison, returns_bool)
         return out
+
+
+def _named_apart(pairs: list[tuple[LabelKey, Sample]]) -> Vector:
+    """A function's result without the metric names: series that differ only in their name make
+    Prometheus fail the query ("vector cannot contain metrics with the same labelset")."""
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        raise Unsupported("series that differ only in their name meet in one function (Prometheus rejects that)")
+    return out
 
 
 def _binary_result(lhs_values: np.ndarray, present: np.ndarray, result: np.ndarray, comparison: bool,

@@ -28,6 +28,7 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import functools
+import itertools
 import json
 import math
 import re
@@ -290,11 +291,19 @@ def parse_query(query: str) -> object:
 
 
 def _selector_leaf(selector: object, counter: bool) -> Leaf:
-    if not selector.name:
-        raise refmodel.Unsupported("a selector without a metric name")
     ops = {"Equal": "=", "NotEqual": "!=", "Re": "=~", "NotRe": "!~"}
     matchers = tuple((m.name, ops[str(m.op).rsplit(".", 1)[-1]], m.value) for m in selector.matchers.matchers)
-    return Leaf(selector.name, (("__name__", "=", selector.name), *matchers), counter)
+    if selector.name:
+        return Leaf(selector.name, (("__name__", "=", selector.name), *matchers), counter)
+    # {__name__=~"..."}: the series written get a name the matchers accept; the name matcher goes first
+    named = [m for m in matchers if m[0] == "__name__"]
+    rest = tuple(m for m in matchers if m[0] != "__name__")
+    if len(named) != 1 or named[0][1] not in ("=", "=~"):
+        raise refmodel.Unsupported("a selector without one positive __name__ matcher")
+    name = named[0][2] if named[0][1] == "=" else regex_example(named[0][2])
+    if not name:
+        raise refmodel.Unsupported(f"no metric name found for __name__=~{quote(named[0][2])}")
+    return Leaf(name, (named[0], *rest), counter)
 
 
 def query_leaves(expr: object) -> tuple[list[Leaf], list[str]]:
@@ -331,54 +340,57 @@ def query_leaves(expr: object) -> tuple[list[Leaf], list[str]]:
 
 def regex_example(pattern: str) -> str | None:
     """A value the (simple) regex matches in full, or None."""
+    examples = regex_examples(pattern, 1)
+    return examples[0] if examples else None
+
+
+def regex_examples(pattern: str, limit: int = 3) -> list[str]:
+    """Up to ``limit`` values the (simple) regex matches in full, one per alternative first."""
     try:
         parsed = re_parser.parse(pattern)
     except re.error:
+        return []
+
+    def one(op, arg) -> list[str] | None:  # noqa: ANN001 - sre items
+        name = str(op)
+        if name == "LITERAL":
+            return [chr(arg)]
+        if name == "ANY":
+            return ["0"]
+        if name == "IN":
+            first = arg[0]
+            if str(first[0]) == "LITERAL":
+                return [chr(first[1])]
+            if str(first[0]) == "RANGE":
+                return [chr(first[1][0])]
+            if str(first[0]) == "CATEGORY":
+                return [{"CATEGORY_DIGIT": "0", "CATEGORY_WORD": "a", "CATEGORY_SPACE": " "}.get(str(first[1]), "a")]
+            return None
+        if name == "BRANCH":
+            out = []
+            for branch in arg[1]:
+                out += gen(branch) or []
+            return out[:limit] or None
+        if name == "SUBPATTERN":
+            return gen(arg[3])
+        if name in ("MAX_REPEAT", "MIN_REPEAT"):
+            low, high, sub = arg
+            part = gen(sub)
+            return None if part is None else [p * (max(low, 1) if high >= 1 else 0) for p in part]
+        if name == "AT":
+            return [""]
         return None
 
-    def gen(items) -> str | None:  # noqa: ANN001 - sre items
-        out = []
+    def gen(items) -> list[str] | None:  # noqa: ANN001 - sre items
+        out = [""]
         for op, arg in items:
-            name = str(op)
-            if name == "LITERAL":
-                out.append(chr(arg))
-            elif name == "ANY":
-                out.append("0")
-            elif name == "IN":
-                first = arg[0]
-                if str(first[0]) == "LITERAL":
-                    out.append(chr(first[1]))
-                elif str(first[0]) == "RANGE":
-                    out.append(chr(first[1][0]))
-                elif str(first[0]) == "CATEGORY":
-                    out.append({"CATEGORY_DIGIT": "0", "CATEGORY_WORD": "a", "CATEGORY_SPACE": " "}.get(
-                        str(first[1]), "a"))
-                else:
-                    return None
-            elif name == "BRANCH":
-                part = gen(arg[1][0])
-                if part is None:
-                    return None
-                out.append(part)
-            elif name == "SUBPATTERN":
-                part = gen(arg[3])
-                if part is None:
-                    return None
-                out.append(part)
-            elif name in ("MAX_REPEAT", "MIN_REPEAT"):
-                low, high, sub = arg
-                part = gen(sub)
-                if part is None:
-                    return None
-                out.append(part * (max(low, 1) if high >= 1 else 0))
-            elif name == "AT":
-                continue
-            else:
+            parts = one(op, arg)
+            if parts is None:
                 return None
-        return "".join(out)
+            out = [a + b for a in out for b in parts][:limit]
+        return out
 
-    text = gen(parsed)
-    return text if text is not None and re.fullmatch(pattern, text) else None
+    return [text for text in dict.fromkeys(gen(parsed) or []) if re.fullmatch(pattern, text)][:limit]
 
 
 def _selects(leaf: Leaf, labels: dict[str, str]) -> bool:
@@ -446,6 +458,8 @@ class CustomSli:
     numerator: object = None  # parsed bad (or good) query
     total: object = None
     bad_given: bool = True
+    error_ratio: object = None  # parsed precomputed error ratio (then no numerator and total)
+    any_name: bool = False  # a selector matches metric names by regex: it may read any series
     # timeslice: per variant, the labels of each leaf; knob values per leaf for a good and a bad slice
     query: object = None
     leaves: list[Leaf] = field(default_factory=list)
@@ -481,10 +495,26 @@ class CustomSli:
     # -- the reference model over inputs
 
     def events(self, engine: refmodel.PromQL, times: np.ndarray) -> Callable[[int], refmodel.Vector]:
+        if self.error_ratio is not None:  # no counts: one "event" where the ratio is written
+            ratios = self._ratios(engine, times)
+            return _cached(lambda w: {k: (np.where(p, 1.0, math.nan), p) for k, (_, p) in ratios(w).items()})
         return _cached(lambda w: _no_name(engine.evaluate(self.total, times, w)))
+
+    def _ratios(self, engine: refmodel.PromQL, times: np.ndarray) -> Callable[[int], refmodel.Vector]:
+        """The precomputed ratio as the rules record it: ``(query) >= 0 <= 1``."""
+        def ratio(w: int) -> refmodel.Vector:
+            out = {}
+            for key, (v, present) in _no_name(engine.evaluate(self.error_ratio, times, w)).items():
+                with np.errstate(invalid="ignore"):
+                    kept = present & (v >= 0) & (v <= 1)
+                out[key] = (np.where(kept, v, math.nan), kept)
+            return out
+        return _cached(ratio)
 
     def errors(self, engine: refmodel.PromQL, times: np.ndarray,
                events: Callable[[int], refmodel.Vector]) -> Callable[[int], refmodel.Vector]:
+        if self.error_ratio is not None:
+            return self._ratios(engine, times)
         if self.bad_given:
             return _cached(lambda w: _no_name(engine.evaluate(self.numerator, times, w)))
 
@@ -565,16 +595,39 @@ def custom_sli(p: SloPlan, interval: int) -> CustomSli:
 
 
 def _ratio_sli(sli: RatioSLI) -> CustomSli:
-    if getattr(sli, "precomputed", False):
-        raise refmodel.Unsupported("a precomputed error ratio has no event counts to write; not modelled yet")
+    if sli.precomputed:
+        query = parse_query(sli.error_ratio)
+        leaves, by = query_leaves(query)
+        return _search_roles(leaves, by, lambda counters, variants: CustomSli(
+            "ratio", {leaf.name for leaf in leaves}, variants, counters=counters, error_ratio=query,
+            any_name=_any_name(leaves)))
     bad_given = bool(sli.bad)
     numerator = parse_query(sli.bad or sli.good)
     total = parse_query(sli.total)
     n_leaves, n_by = query_leaves(numerator)
     t_leaves, t_by = query_leaves(total)
+    group_by = list(dict.fromkeys(n_by + t_by))
+
+    def make(counters: list, variants: int) -> CustomSli:
+        leaves = n_leaves + t_leaves
+        return CustomSli("ratio", {leaf.name for leaf in leaves}, variants, counters=counters, numerator=numerator,
+                         total=total, bad_given=bad_given, any_name=_any_name(leaves))
+    try:
+        return _one_counter_each(n_leaves, t_leaves, group_by, bad_given, make)
+    except refmodel.Unsupported:
+        # any other shape (total - good, a sum of counters, a name regex): search the roles
+        return _search_roles(n_leaves + t_leaves, group_by, make)
+
+
+def _any_name(leaves: list[Leaf]) -> bool:
+    return any(leaf.matchers[0][1] != "=" for leaf in leaves)
+
+
+def _one_counter_each(n_leaves: list[Leaf], t_leaves: list[Leaf], group_by: list[str], bad_given: bool,
+                      make: Callable[[list, int], CustomSli]) -> CustomSli:
+    """The common shape, found directly: one counter on each side (bad or good, and total)."""
     n_leaf = _single_counter(n_leaves, "bad" if bad_given else "good")
     t_leaf = _single_counter(t_leaves, "total")
-    group_by = list(dict.fromkeys(n_by + t_by))
     variants = _variants(group_by, [n_leaf, t_leaf])
     role, other = (BAD_ROLE, GOOD_ROLE) if bad_given else (GOOD_ROLE, BAD_ROLE)
     counters = []
@@ -593,25 +646,76 @@ def _ratio_sli(sli: RatioSLI) -> CustomSli:
             if _selects(n_leaf, lt):
                 raise refmodel.Unsupported(f"the {role} query also counts the total's series")
             counters.append([(ln, role), (lt, TOTAL_ROLE)])
-    custom = CustomSli("ratio", {n_leaf.name, t_leaf.name}, variants, counters=counters, numerator=numerator,
-                       total=total, bad_given=bad_given)
+    custom = make(counters, variants)
     _check_ratio(custom)
     return custom
 
 
+APART = "synthetic_series"  # the label that keeps apart test series of a name regex's alternatives
+MAX_SEARCHED_SERIES = 5  # 4^5 role assignments at most
+
+
+def _candidates(leaves: list[Leaf], group_by: list[str], variant: int) -> list[dict[str, str]]:
+    """Series to write for the selectors: an example of each, and where another selector reads
+    that example too, one it does not read (``code="200"`` beside ``code=~"5.."``)."""
+    out: dict[tuple, dict[str, str]] = {}
+    for leaf in leaves:
+        label, op, value = leaf.matchers[0]
+        names = regex_examples(value) if (label, op) == ("__name__", "=~") else [leaf.name]
+        for name in names:  # each alternative of a name regex: nv_.*_(success|failure)
+            labels = _leaf_labels(dataclasses.replace(leaf, name=name), group_by, variant)
+            if len(names) > 1 and APART not in labels:
+                # rate() drops the name: series of several names must differ in another label
+                trial = {**labels, APART: name}
+                labels = trial if _selects(leaf, trial) else labels
+            out.setdefault(tuple(sorted(labels.items())), labels)
+            for other in leaves:
+                if other is not leaf and _selects(other, labels):
+                    outside = _outside(labels, other, leaf)
+                    if outside is not None:
+                        out.setdefault(tuple(sorted(outside.items())), outside)
+    return list(out.values())
+
+
+def _search_roles(leaves: list[Leaf], group_by: list[str], make: Callable[[list, int], CustomSli]) -> CustomSli:
+    """Counters for the selectors, each counting the good, the bad or all events (or not written):
+    the first assignment under which the reference model reads the intended error ratios is taken."""
+    distinct = list({leaf.matchers: leaf for leaf in leaves}.values())
+    if not distinct or any(not leaf.counter for leaf in distinct):
+        raise refmodel.Unsupported("its queries read something other than counters under rate() or increase()")
+    variants = _variants(group_by, distinct)
+    candidates = [_candidates(distinct, group_by, v) for v in range(variants)]
+    if any(len(c) != len(candidates[0]) for c in candidates) or len(candidates[0]) > MAX_SEARCHED_SERIES:
+        raise refmodel.Unsupported(f"its queries need more than {MAX_SEARCHED_SERIES} kinds of series")
+    for roles in itertools.product((TOTAL_ROLE, GOOD_ROLE, BAD_ROLE, None), repeat=len(candidates[0])):
+        if not any(roles):
+            continue
+        counters = [[(labels, role) for labels, role in zip(candidates[v], roles, strict=True) if role]
+                    for v in range(variants)]
+        custom = make(counters, variants)
+        try:
+            _check_ratio(custom)
+        except refmodel.Unsupported:
+            continue
+        return custom
+    raise refmodel.Unsupported("no counters found for its selectors that give the intended error ratio")
+
+
 def _check_ratio(custom: CustomSli) -> None:
-    """The synthesised series must give each group the intended error ratio (10%)."""
+    """The synthesised series must give each group the intended error ratio (10%, then 50%)."""
     n = 12
-    series = custom.event_series([900] * n, [100] * n)
-    engine = refmodel.PromQL([(s.labels, s.values) for s in series], STEP)
     times = np.array([float((n - 1) * STEP)])
-    events = custom.events(engine, times)
-    errors = custom.errors(engine, times, events)(300)
-    totals = events(300)
-    ratios = {k: errors[k][0][0] / totals[k][0][0] for k in totals if k in errors}
-    expected = [0.1] + [0.0] * (custom.variants - 1)
-    if len(ratios) != custom.variants or sorted(round(r, 9) for r in ratios.values()) != sorted(expected):
-        raise refmodel.Unsupported("the series written for its selectors do not give the intended error ratio")
+    for good, bad in ((900, 100), (500, 500)):
+        series = custom.event_series([good] * n, [bad] * n)
+        engine = refmodel.PromQL([(s.labels, s.values) for s in series], STEP)
+        events = custom.events(engine, times)
+        errors = custom.errors(engine, times, events)(300)
+        totals = events(300)
+        ratios = {k: errors[k][0][0] / totals[k][0][0] for k in totals
+                  if k in errors and totals[k][1][0] and totals[k][0][0] > 0}
+        expected = [bad / (good + bad)] + [0.0] * (custom.variants - 1)
+        if len(ratios) != custom.variants or sorted(round(r, 9) for r in ratios.values()) != sorted(expected):
+            raise refmodel.Unsupported("the series written for its selectors do not give the intended error ratio")
 
 
 def _knob_candidates(limit: float) -> list[float]:
@@ -790,16 +894,17 @@ def _memo(kind: str, model: object, *args: object) -> tuple[dict, tuple]:
 
 
 def _fires(model, tier: refmodel.Tier, budget: Decimal, index: int, min_events: int) -> float | None:  # noqa: ANN001
-    memo, key = _memo("fires", model, tier, budget, index, min_events)
+    memo, key = _memo("fires", model, id(tier), budget, index, min_events)
     if key not in memo:
         memo[key] = refmodel.fires(model, tier, budget, index, min_events)
     return memo[key]
 
 
-def _fires_array(model, tier: refmodel.Tier, budget: Decimal, length: int, min_events: int) -> np.ndarray:  # noqa: ANN001
-    memo, key = _memo("fires_array", model, tier, budget, length, min_events)
+def _fires_states(model, tier: refmodel.Tier, budget: Decimal, length: int,  # noqa: ANN001
+                  min_events: int) -> tuple[np.ndarray, np.ndarray]:
+    memo, key = _memo("fires_states", model, id(tier), budget, length, min_events)
     if key not in memo:
-        memo[key] = refmodel.fires_array(model, tier, budget, length, min_events)
+        memo[key] = refmodel.fires_states(model, tier, budget, length, min_events)
     return memo[key]
 
 
@@ -821,10 +926,15 @@ def _shared(key: tuple, build: Callable[[], object]) -> object:
 
 
 def _tiers(p: SloPlan) -> list[refmodel.Tier]:
+    """The SLO's tiers, one object for equal tiers of a spec (the memos key them by identity)."""
     def window(seconds: int) -> refmodel.Window:
         return refmodel.Window(seconds, raw=p.raw_window(seconds) or p.queries.slices)
-    return [refmodel.Tier(t.name, t.severity, t.factor, window(t.long_window), window(t.short_window))
-            for t in p.tiers]
+    pool = _SHARED_MODELS.setdefault(("tiers",), {})
+    out = []
+    for t in p.tiers:
+        tier = refmodel.Tier(t.name, t.severity, t.factor, window(t.long_window), window(t.short_window))
+        out.append(pool.setdefault(tier, tier))
+    return out
 
 
 def _ambiguous(text: Callable[[float], str], value: float) -> bool:
@@ -884,11 +994,15 @@ class SpecIndex:
         self._facts: dict[int, PlanFacts] = {}
         self.by_key: dict[tuple[str, str], list[SloPlan]] = {}
         self.watching: list[tuple[SloPlan, dict]] = []
+        self.any_name: list[SloPlan] = []  # custom SLOs whose selectors match names by regex
         for p in plans:
             if not p.queries.per_model and p.slo.name not in custom:
                 continue
             models = [m.name for m in p.spec.models_of(p.slo)] if p.queries.per_model else []
             names = _metric_names(p) if p.queries.per_model else custom[p.slo.name].names
+            if not p.queries.per_model and custom[p.slo.name].any_name:
+                self.any_name.append(p)  # a name regex: it may read any test's series
+                names = set()
             for name in names:
                 for model in models or ["*"]:
                     self.by_key.setdefault((name, model), []).append(p)
@@ -908,6 +1022,8 @@ class SpecIndex:
     def readers(self, series: list[Series]) -> list[SloPlan]:
         """SLOs that may read any of these series, in spec order."""
         found: dict[int, SloPlan] = {}
+        for p in self.any_name:
+            found[id(p)] = p
         for s in series:
             name, model = s.labels["__name__"], s.labels.get("model", "")
             for p in self.by_key.get((name, model), []) + self.by_key.get((name, "*"), []):
@@ -930,6 +1046,8 @@ class Reference:
                 self.burning.append((p, facts, scenario.models(p, index.custom.get(p.slo.name))))
         self.custom = index.custom
         self.budget_lag = index.budget_lag
+        self._states: tuple | None = None
+        self._traffic_memo: dict[tuple[int, int], dict] = {}
         if NO_TRAFFIC_ALERT in alertnames:
             chosen = None if plans is None else {id(p) for p in plans}
             self.watching = [(p, r) for p, r in index.watching if chosen is None or id(p) in chosen]
@@ -971,19 +1089,60 @@ class Reference:
             out |= self._no_traffic(p, rule, index, annotate)
         return out
 
-    def state_matrix(self, length: int) -> np.ndarray:
-        """One row per (SLO, group, tier) or watched traffic: whether it fires at each sample."""
+    def _rows(self) -> list[tuple[Firing, object, refmodel.Tier, Decimal, int]]:
+        """Each (SLO, group, tier) alert this test can fire, with what decides it."""
         rows = []
         for _, facts, models in self.burning:
-            for model in models.values():
-                rows += [_fires_array(model, t, facts.budget, length, facts.min_events) for t in facts.tiers]
-        for p, _ in self.watching:
-            window = p.slo.alerting.no_traffic_for
-            rows += [(rate == 0) for rate in self._traffic(p, window).values()]
-        return np.array(rows, dtype=bool).reshape(len(rows), length)
+            for group, model in models.items():
+                series_labels = {**dict(group), **facts.labels}  # a recording rule's labels win
+                for tier, rule in zip(facts.tiers, facts.burn_rules, strict=True):
+                    labels = tuple(sorted({**series_labels, **rule["labels"]}.items()))
+                    rows.append((Firing(facts.alertname, labels, ()), model, tier, facts.budget, facts.min_events))
+        return rows
+
+    def states(self) -> tuple[list, np.ndarray, np.ndarray]:
+        """(rows, firing, unsure): one row per burn-rate alert and per watched traffic group, a
+        column per sample (built once); ``unsure`` cells are decided by ``refmodel.fires``."""
+        if self._states is None:
+            length = self.scenario.length
+            rows = self._rows()
+            firing, unsure = [], []
+            for _, model, tier, budget, min_events in rows:
+                fires, near = _fires_states(model, tier, budget, length, min_events)
+                firing.append(fires)
+                unsure.append(near)
+            for p, _ in self.watching:
+                for rates in self._traffic(p, p.slo.alerting.no_traffic_for).values():
+                    firing.append(rates == 0)
+                    unsure.append(np.zeros(length, dtype=bool))
+            shape = (len(firing), length)
+            self._states = (rows, np.array(firing, dtype=bool).reshape(shape),
+                            np.array(unsure, dtype=bool).reshape(shape))
+        return self._states
+
+    def timeline(self, points: list[int]) -> dict[int, set[Firing]]:
+        """Which alerts fire at each of ``points`` (labels only: ``firing(i, annotate=False)``)."""
+        rows, firing, unsure = self.states()
+        out = {}
+        for index in points:
+            found = set()
+            for r in np.flatnonzero(firing[: len(rows), index] | unsure[: len(rows), index]).tolist():
+                alert, model, tier, budget, min_events = rows[r]
+                if not unsure[r, index] or _fires(model, tier, budget, index, min_events) is not None:
+                    found.add(alert)
+            for p, rule in self.watching:
+                found |= self._no_traffic(p, rule, index, annotate=False)
+            out[index] = found
+        return out
 
     def _traffic(self, p: SloPlan, window: int) -> dict[refmodel.LabelKey, np.ndarray]:
         """Events per second over ``window`` of each group the SLO reads, at every sample (NaN: absent)."""
+        key = (id(p), window)
+        if key not in self._traffic_memo:
+            self._traffic_memo[key] = self._traffic_rates(p, window)
+        return self._traffic_memo[key]
+
+    def _traffic_rates(self, p: SloPlan, window: int) -> dict[refmodel.LabelKey, np.ndarray]:
         length = self.scenario.length
         custom = self.custom.get(p.slo.name)
         if custom is not None:
@@ -1011,7 +1170,7 @@ class Reference:
 
 def check_points(ref: Reference, scenario: Scenario, end: int | None = None) -> list[int]:
     """Every moment an alert starts or stops, and the evaluation before; the end when nothing changes."""
-    states = ref.state_matrix(scenario.length)
+    states = ref.states()[1]
     points: set[int] = set()
     if states.shape[0]:
         changed = np.nonzero((states[:, 1:] != states[:, :-1]).any(axis=0))[0] + 1
@@ -1167,7 +1326,7 @@ def _annotation_plan(index: SpecIndex, built: list[tuple[Scenario, list[SloCheck
                 continue
             moment = max(points, key=lambda i, m=members: (sum(len(_state(c, i)) for c in m), -i))
             try:
-                listed = {f.labels for f in Reference(index, test, [alertname]).firing(moment, annotate=False)
+                listed = {f.labels for f in Reference(index, test, [alertname]).timeline([moment])[moment]
                           if f.alertname == alertname}
             except refmodel.Unsupported:
                 continue  # a reader the model cannot evaluate there: the per-SLO checks remain
@@ -1283,7 +1442,7 @@ def build_tests(spec: Spec, evaluation_interval: int) -> SpecTests:
                 alertname = NO_TRAFFIC_ALERT if name == "silence" else p.alertname
                 try:
                     ref = Reference(index, test, [alertname], [p])
-                    timeline = {i: ref.firing(i, annotate=False) for i in check_points(ref, test, own.length - 1)}
+                    timeline = ref.timeline(check_points(ref, test, own.length - 1))
                 except refmodel.Unsupported as exc:
                     failed.add(p.slo.name)
                     notes.append(f"{spec.service.name}/{p.slo.name}: no generated {name} test "

@@ -22,8 +22,10 @@ ratio of sums of the base rates, and not recorded: fewer series than Sloth and a
 its evaluation cost, at the price of a delay of half a base window in ticket detection (reported
 by `generate`). Time-slice SLIs record a 0/1 bad-slice indicator and average it over windows.
 A precomputed error ratio (``RatioSLI.error_ratio``, Sloth's ``sli.raw``) is the user's query
-with each window filled in; its period ratio is the time average of the base-window ratio (no
-event counts to weigh it by), and ``min_events`` does not apply.
+with each window filled in, recorded for every alert window (the user's query carries the
+user's labels, so an inline window could not be matched with a recorded one); its period
+ratio is the time average of the base-window ratio (no event counts to weigh it by), and
+``min_events`` does not apply.
 
 No ratio is written when a window saw no events (``/ (events > 0)``): no NaN, no Inf, and an
 absent model is not "0 errors". Thresholds are exact decimals.
@@ -147,9 +149,13 @@ def plan(spec: Spec, slo: SLO, evaluation_interval: int = 30) -> SloPlan:
     windows = [w for t in tiers for w in (t.long_window, t.short_window) if w > 0]
     base = min(windows) if windows else DEFAULT_BASE
     page_windows = {w for t in tiers if t.severity == "critical" for w in (t.long_window, t.short_window) if w > 0}
+    queries = sli_queries(spec, slo, evaluation_interval)
+    if queries.precomputed:
+        # The user's query carries the user's labels, not the SLO's: an alert window computed
+        # inline would never match a recorded one in `and`. Every window is recorded.
+        page_windows = set(windows)
     recorded = tuple(sorted({base, *page_windows} - {slo.window.seconds}))
-    return SloPlan(spec, slo, sli_queries(spec, slo, evaluation_interval), tiers, base, recorded,
-                   slo.window.seconds)
+    return SloPlan(spec, slo, queries, tiers, base, recorded, slo.window.seconds)
 
 
 # --- recording rules -------------------------------------------------------------------------

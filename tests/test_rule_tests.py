@@ -60,7 +60,26 @@ TEMPERATURE = slo("gpu-temperature", TimesliceSLI('max(DCGM_FI_DEV_GPU_TEMP{gpu=
 ERROR_SLICES = slo("gateway-error-slices", TimesliceSLI(
     'sum(rate(http_errors_total{job="gateway"}[5m])) / sum(rate(http_requests_seen_total{job="gateway"}[5m]))',
     "<=", 0.05), objective="99.5", days=7)
-CUSTOM = (GATEWAY_5XX, LATENCY_BUCKETS, GRPC_ERRORS, HEADROOM, TEMPERATURE, ERROR_SLICES)
+# Shapes Sloth users write: a name regex, bad as total minus good, a sum of counters, a raw ratio.
+TRITON_FAILURES = slo("triton-failures", RatioSLI(
+    total=f'sum(rate({{__name__=~"nv_inference_request_(success|failure)", job="triton"}}[{W}]))',
+    bad=f'sum(rate(nv_inference_request_failure{{job="triton", reason!="CANCELED"}}[{W}]))'), objective="99.9")
+SLOW_AS_DIFFERENCE = slo("probe-slow", RatioSLI(
+    total=f'sum(rate(probe_seconds_count{{job="probe"}}[{W}]))',
+    bad=f'sum(rate(probe_seconds_count{{job="probe"}}[{W}]))'
+        f' - sum(rate(probe_seconds_bucket{{job="probe", le="0.05"}}[{W}]))'),
+    objective="99")
+TWO_FRONTENDS = slo("two-frontends", RatioSLI(
+    total=f"sum(rate(web_requests_total[{W}])) + sum(rate(api_requests_total[{W}]))",
+    bad=f"sum(rate(web_errors_total[{W}]))"), objective="99.5")
+RAW_RATIO = slo("raw-ratio", RatioSLI(error_ratio=(
+    f'sum by (route) (rate(http_requests_total{{job="edge", code=~"5.."}}[{W}]))\n/\n'
+    f'sum by (route) (rate(http_requests_total{{job="edge"}}[{W}]))')), objective="99.5")
+TRITON_GOOD = slo("triton-good", RatioSLI(
+    total=f'sum by (model) (rate({{__name__=~"nv_inference_request_(success|failure)", job="triton"}}[{W}]))',
+    good=f'sum by (model) (rate(nv_inference_request_success{{job="triton"}}[{W}]))'), objective="99")
+SLOTH_SHAPES = (TRITON_FAILURES, SLOW_AS_DIFFERENCE, TWO_FRONTENDS, RAW_RATIO, TRITON_GOOD)
+CUSTOM = (GATEWAY_5XX, LATENCY_BUCKETS, GRPC_ERRORS, HEADROOM, TEMPERATURE, ERROR_SLICES, *SLOTH_SHAPES)
 
 
 def generate(tmp_path: Path, spec: Spec) -> tuple[Path, list[str]]:
@@ -143,13 +162,16 @@ MUTATIONS = [
     ("< bool 0.1", "> bool 0.5"),
     # the fast page of the gateway fires at 10x instead of 14.4x
     ("> 0.072", "> 0.05"),
+    # the raw ratio's recorded 1h window drops the per-route grouping
+    ('(sum by (route) (rate(http_requests_total{job="edge", code=~"5.."}[1h]))',
+     '(sum(rate(http_requests_total{job="edge", code=~"5.."}[1h]))'),
 ]
 
 
 @needs_promtool
 @pytest.mark.parametrize("before, after", MUTATIONS)
 def test_a_broken_rule_fails_the_generated_tests(tmp_path, before, after):
-    spec = spec_of(GATEWAY_5XX, HEADROOM)
+    spec = spec_of(GATEWAY_5XX, HEADROOM, RAW_RATIO)
     test_file, _ = generate(tmp_path, spec)
     rule_file = tmp_path / "rules" / "gw-slo.yaml"
     text = rule_file.read_text()
@@ -163,10 +185,9 @@ def test_a_broken_rule_fails_the_generated_tests(tmp_path, before, after):
 UNSUPPORTED = [
     (TimesliceSLI("histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket[5m])))", "<", 0.3),
      "histogram_quantile"),
-    (RatioSLI(total=f"sum(rate(a_total[{W}])) + sum(rate(b_total[{W}]))", bad=f"sum(rate(a_errors_total[{W}]))"),
-     "total query is not one counter"),
-    (RatioSLI(total=f'sum(rate({{__name__=~"http_.+_total"}}[{W}]))', bad=f"sum(rate(errors_total[{W}]))"),
-     "without a metric name"),
+    (RatioSLI(error_ratio=f'1 - avg_over_time(up{{job="edge"}}[{W}])'), "other than counters"),
+    (RatioSLI(total=f"sum(rate(requests_total[{W}]))", bad=f'sum(rate(requests_total{{code="500"}}[{W}])) * 0'),
+     "no counters found"),
     (RatioSLI(total=f"sum(rate(http_requests_total[{W}]))",
               bad=f'sum(rate(http_requests_total{{code=~"[^2]xx"}}[{W}]))'), "no value found"),
 ]
@@ -262,3 +283,27 @@ def test_unsupported_expressions_raise():
                  "headroom and headroom", "a / on (x) group_left b"):
         with pytest.raises(refmodel.Unsupported):
             engine.evaluate(promql_parser.parse(expr), np.array([600.0]), 300)
+
+
+@needs_promtool
+@pytest.mark.parametrize("example", ["sloth-triton.yaml", "openslo-triton.yaml", "resnet-classifier.yaml"])
+def test_every_slo_of_the_examples_gets_generated_tests_that_pass(tmp_path, example):
+    """Sloth's and OpenSLO's own shapes (name regexes, total minus good, raw ratios) included."""
+    from slo.cli import main
+
+    examples = Path(__file__).resolve().parents[1] / "examples"
+    assert main(["generate", str(examples / example), "-o", str(tmp_path)]) == 0
+    (test_file,) = (tmp_path / "tests").glob("*-slo.yaml")
+    document = yaml.safe_load(test_file.read_text())
+    checked = set().union(*(_checked_slos(t) for t in document["tests"]))
+    expected = {s.name for spec in _specs(examples / example) for s in spec.slos}
+    assert expected <= checked, expected - checked
+    result = promtool("test", "rules", str(test_file))
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+
+
+def _specs(path: Path) -> list:
+    from slo.spec import load_spec
+
+    loaded = load_spec(path)
+    return loaded if isinstance(loaded, list) else [loaded]

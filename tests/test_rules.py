@@ -345,8 +345,13 @@ def test_precomputed_ratio_rules_fill_the_window_and_average_the_period():
     assert records["slo:sli_error:ratio_rate30d"] == \
         'avg_over_time(slo:sli_error:ratio_rate5m{service="svc", slo="raw"}[30d])'
     alerts = [r for r in fast["rules"] if "alert" in r]
+    # every alert window is recorded: the user's query has none of the SLO's labels, so an inline
+    # window could never match a recorded one in `and` (the ticket would never fire)
+    for window in ("5m", "30m", "1h", "2h", "6h", "1d", "3d"):
+        assert f"[{window}]))" in records[f"slo:sli_error:ratio_rate{window}"]
     ticket = next(a["expr"] for a in alerts if a["labels"]["tier"] == "ticket-slow")
-    assert 'rate(http_requests_total{job="gw"}[3d])' in ticket and "sum_over_time" not in ticket
+    assert "slo:sli_error:ratio_rate3d{" in ticket and "slo:sli_error:ratio_rate6h{" in ticket
+    assert all("http_requests_total" not in a["expr"] for a in alerts)
     assert all("avg_over_time(slo:sli_events" not in a["expr"] for a in alerts)  # no min_events guard
     warnings = rules.static_warnings(plans[0], 30)
     assert any("min_events counts requests and does not apply to a precomputed error ratio" in w for w in warnings)

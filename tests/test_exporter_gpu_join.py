@@ -59,8 +59,8 @@ def test_model_gpu_info_from_metrics_uuid_wins_over_config(shared_dir: Path) -> 
     index = gpu_index_by_uuid(dcgm.families)
     uuid = "GPU-c2f76b33-7953-256e-8f33-1343419b1a1c"
     assert index == {uuid: "0"}
-    # Triton's per-model series with gpu_uuid (line format as Triton writes it; constructed values),
-    # plus the series without gpu_uuid that Triton keeps at 0
+    # Triton's per-model series with gpu_uuid (line format as older Tritons wrote it; constructed values;
+    # 2.51 writes none, see tests/recordings/triton_gpu_H200), plus the series without gpu_uuid kept at 0
     triton = scan(
         "# TYPE nv_inference_count counter\n"
         f'nv_inference_count{{gpu_uuid="{uuid}",model="m",version="3"}} 10\n'

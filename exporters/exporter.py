@@ -348,7 +348,9 @@ def model_gpu_family(api: ApiSnapshot | None, triton: Scan | None, index_by_uuid
     Triton's own per-model series carry ``gpu_uuid`` when an instance runs on a GPU: those win.
     Otherwise the instance groups of the model config give CUDA device indexes, mapped to UUIDs
     with dcgm-exporter's gpu/UUID pairs (the index is as Triton sees it: CUDA_VISIBLE_DEVICES can
-    renumber devices, which is why the metrics' UUIDs are preferred).
+    renumber devices, which is why the metrics' UUIDs are preferred), or, without them, with the
+    UUID of Triton's own nv_gpu_* series when Triton sees a single GPU. (Triton 2.51 writes no
+    per-model ``gpu_uuid``: on it the config path is the one that works.)
     """
     family = OwnFamily("triton_slo_model_gpu_info", "gauge",
                        "Which GPU runs a model version (always 1): join DCGM series on UUID.")
@@ -367,6 +369,9 @@ def model_gpu_family(api: ApiSnapshot | None, triton: Scan | None, index_by_uuid
                     pairs.setdefault(key, set()).add((index_by_uuid.get(uuid, ""), uuid))
     if api is not None:
         uuid_by_index = {index: uuid for uuid, index in index_by_uuid.items()}
+        only = _only_gpu_uuid(triton)
+        if only and "0" not in uuid_by_index:  # Triton sees one GPU: its device 0 is that one
+            uuid_by_index["0"] = only
         for key, config in api.configs.items():
             if key not in pairs and config.gpus:
                 pairs[key] = {(str(g), uuid_by_index.get(str(g), "")) for g in config.gpus}
@@ -374,6 +379,19 @@ def model_gpu_family(api: ApiSnapshot | None, triton: Scan | None, index_by_uuid
         for gpu, uuid in sorted(gpus):
             family.add(label_text((("model", model), ("version", version), ("gpu", gpu), ("UUID", uuid))), 1.0)
     return family
+
+
+def _only_gpu_uuid(triton: Scan | None) -> str:
+    """The UUID of Triton's GPU when its own nv_gpu_* series name exactly one (else "")."""
+    if triton is None:
+        return ""
+    uuids = set()
+    for family in triton.families:
+        if family.name.startswith("nv_gpu_") and family.count:
+            for line in family.lines:
+                if 'gpu_uuid="' in line:
+                    uuids.add(parse_labels(line[line.find("{"): line.rfind("}") + 1]).get("gpu_uuid", ""))
+    return uuids.pop() if len(uuids) == 1 else ""
 
 
 def gpu_families(decoded: dcgm.Decoded) -> list[OwnFamily]:

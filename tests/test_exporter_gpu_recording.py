@@ -229,7 +229,10 @@ def test_exporter_page_on_the_real_recording(recorded_triton) -> None:  # noqa: 
     assert len(gpu_lines) == len(GPU_FAMILIES)
     for line in gpu_lines:
         assert line + "\n" in page
-    # no dcgm-exporter upstream: the config gives the index; the UUID needs dcgm-exporter's gpu/UUID pairs
+    # no dcgm-exporter upstream: the config gives the index, and Triton's own nv_gpu_* series (one
+    # GPU) the UUID, which must be the one nvidia-smi printed on that machine
+    (uuid,) = smi_gpus()
     rows = [parse_labels(line[line.find("{"): line.rfind("}") + 1])
             for line in page.splitlines() if line.startswith("triton_slo_model_gpu_info{")]
-    assert sorted((r["model"], r["version"], r["gpu"]) for r in rows) == [(m, "1", "0") for m in MODELS]
+    assert sorted((r["model"], r["version"], r["gpu"], r["UUID"]) for r in rows) == [
+        (m, "1", "0", uuid) for m in MODELS]

@@ -9,8 +9,10 @@ canary section, receivers and mute intervals, then:
 
 1. runs ``triton-slo generate SPEC -o OUT`` in-process (``slo.cli.main``: spec loading included),
    best of ``--repeat``, and prints the total and, from the same run, each generator's time and
-   what it wrote (their ``generate`` functions wrapped in a timer); then the same with
-   ``--target kubernetes``;
+   what it wrote (their ``generate`` functions wrapped in a timer); from 200 SLOs on, the rule
+   tests run in two forked processes beside the other generators, so their time is printed from
+   a run of their own; then the same with ``--target kubernetes``;
+2. reference, in the same process: the whole command with nothing forked;
 3. reference, in the same process: the same spec with a tenth of the SLOs, its time scaled by 10
    (generation should stay linear in the SLO count), and the time PyYAML's pure-Python dumper
    takes merely to write the generated rule files again (the naive way of writing them).
@@ -31,8 +33,11 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from slo import generate as generate_module  # noqa: E402
+from slo import rule_tests  # noqa: E402
 from slo.cli import main as cli_main  # noqa: E402
-from slo.generate import GENERATORS  # noqa: E402
+from slo.generate import GENERATORS, Options  # noqa: E402
+from slo.spec import load_spec  # noqa: E402
 
 KINDS = ("availability", "availability", "availability", "latency-summary", "latency-summary",
          "latency-histogram", "accuracy", "ratio", "timeslice", "availability-versions")
@@ -140,6 +145,26 @@ def cli_generate(spec_path: Path, out: Path, *extra: str) -> float:
     return elapsed
 
 
+BACKGROUND_NOTE = "2 forked processes beside the other generators"
+
+
+def timed_call(fn, *args) -> float:
+    started = time.perf_counter()
+    fn(*args)
+    return time.perf_counter() - started
+
+
+@contextlib.contextmanager
+def one_process():
+    """Generation without forked processes (the reference the parallel run is compared with)."""
+    saved = generate_module.BACKGROUND_MIN_SLOS
+    generate_module.BACKGROUND_MIN_SLOS = 10**12
+    try:
+        yield
+    finally:
+        generate_module.BACKGROUND_MIN_SLOS = saved
+
+
 def best(runs: int, fn) -> float:
     return min(fn() for _ in range(runs))
 
@@ -201,11 +226,21 @@ def main() -> int:
         size = sum(p.stat().st_size for p in files)
         print(f"triton-slo generate, {args.slos} SLOs over {args.models} models: {total:.2f} s "
               f"(best of {args.repeat}; {len(files)} files, {size / 1e6:.1f} MB)")
+        background = generate_module.fork_pays([load_spec(spec_path)])
         for what, seconds, count, written in rows:
             print(f"  {what:38s} {seconds:6.2f} s  {count:4d} files {written / 1e6:6.2f} MB")
-        print(f"  {'spec loading, CLI and the rest':38s} {total - sum(r[1] for r in rows):6.2f} s")
+        rest = "spec loading, CLI, waiting for the tests" if background else "spec loading, CLI and the rest"
+        print(f"  {rest:38s} {total - sum(r[1] for r in rows):6.2f} s")
+        if background:
+            alone = best(1, lambda: timed_call(rule_tests.generate, [load_spec(spec_path)], root / "rt", Options()))
+            print(f"  SLO rule tests ({BACKGROUND_NOTE}):  {alone:6.2f} s when run alone")
         k8s = best(1, lambda: cli_generate(spec_path, root / "k8s", "--target", "kubernetes"))
         print(f"  (--target kubernetes, whole command:   {k8s:6.2f} s)")
+        if background:
+            with one_process():
+                sequential = best(1, lambda: cli_generate(spec_path, root / "seq"))
+            print(f"reference: the same command in one process (no forked rule tests): {sequential:.2f} s "
+                  f"(ratio measured/one process {total / sequential:.2f})")
 
         small = best(args.repeat, lambda: cli_generate(small_path, root / "small"))
         scaled = small * args.slos / max(1, args.slos // 10)

@@ -319,14 +319,30 @@ def _model_array(model: EventModel | SliceModel, name: str) -> np.ndarray:
     return cache[name]
 
 
-def _window_sum(values: np.ndarray, step: int, window: int) -> tuple[np.ndarray, np.ndarray]:
-    """(sum, count) of the present samples in [t - window, t] at every sample."""
+def _prefix_sums(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Running (sum, count) of the present samples, with a leading zero."""
     present = ~np.isnan(values)
-    sums = np.concatenate(([0.0], np.cumsum(np.where(present, values, 0.0))))
-    counts = np.concatenate(([0], np.cumsum(present)))
+    return (np.concatenate(([0.0], np.cumsum(np.where(present, values, 0.0)))),
+            np.concatenate(([0], np.cumsum(present))))
+
+
+def _window_sum(values: np.ndarray, step: int, window: int,
+                prefix: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(sum, count) of the present samples in [t - window, t] at every sample (``prefix``: the
+    values' ``_prefix_sums``, when already made)."""
+    sums, counts = prefix if prefix is not None else _prefix_sums(values)
     index = np.arange(len(values))
     first = np.maximum(0, -(-(index * step - window) // step))
     return sums[index + 1] - sums[first], counts[index + 1] - counts[first]
+
+
+def _model_window_sum(model: EventModel | SliceModel, name: str, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """``_window_sum`` of a model's per-sample list, its running sums made once per model."""
+    cache = model.__dict__.setdefault("_prefix", {})
+    values = _model_array(model, name)
+    if name not in cache:
+        cache[name] = _prefix_sums(values)
+    return _window_sum(values, model.step, window, cache[name])
 
 
 def _ratio_array(errors: np.ndarray, events: np.ndarray) -> np.ndarray:
@@ -337,15 +353,15 @@ def _ratio_array(errors: np.ndarray, events: np.ndarray) -> np.ndarray:
 def ratio_array(model: EventModel | SliceModel, window: Window, length: int) -> np.ndarray:
     """The error ratio over a window at every sample (NaN: none)."""
     if isinstance(model, SliceModel):
-        total, count = _window_sum(_model_array(model, "bad"), model.step, window.seconds)
+        total, count = _model_window_sum(model, "bad", window.seconds)
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.where(count > 0, total / np.maximum(count, 1), math.nan)
     if window.seconds == model.base:
         return _ratio_array(_model_array(model, "error_rate"), _model_array(model, "event_rate"))
     if window.raw:
         return _ratio_array(model.errors.array(window.seconds, length), model.events.array(window.seconds, length))
-    errors, n_errors = _window_sum(_model_array(model, "error_rate"), model.step, window.seconds)
-    events, n_events = _window_sum(_model_array(model, "event_rate"), model.step, window.seconds)
+    errors, n_errors = _model_window_sum(model, "error_rate", window.seconds)
+    events, n_events = _model_window_sum(model, "event_rate", window.seconds)
     return _ratio_array(np.where(n_errors > 0, errors, math.nan), np.where(n_events > 0, events, math.nan))
 
 
@@ -372,7 +388,7 @@ def fires_states(model: EventModel | SliceModel, tier: Tier, budget: Decimal, le
             if tier.short.seconds == model.base:
                 events = rates * model.base
             else:
-                total, count = _window_sum(rates, model.step, tier.short.seconds)
+                total, count = _model_window_sum(model, "event_rate", tier.short.seconds)
                 events = np.where(count > 0, total / np.maximum(count, 1), math.nan) * tier.short.seconds
             firing &= events >= min_events
             unsure |= np.abs(events - min_events) <= NEAR * min_events

@@ -15,6 +15,9 @@ Which alerts fire when is computed by ``slo.refmodel`` from the same input sampl
 running the rules; the checked times are the moments an alert starts or stops firing and the
 evaluation just before, so a rule that fires one evaluation early or late fails its test.
 
+A spec of hundreds of SLOs is split into two parts of whole SLO shapes, built in two forked
+processes (``partition``); every SLO still reads every test's inputs.
+
 The file stays small and promtool fast for thousands of SLOs: the scenarios of SLOs whose inputs
 do not collide share one promtool test (promtool evaluates every rule at every step of every
 test); at each checked moment one ``count by (slo, tier, ...) (ALERTS{...})`` query checks which
@@ -28,6 +31,7 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import functools
+import heapq
 import itertools
 import json
 import math
@@ -45,7 +49,7 @@ from slo import refmodel
 from slo import rules as rules_module
 from slo.burnrate import decimal_text, detection_seconds, reset_seconds
 from slo.durations import format_duration
-from slo.generate import Options, Result
+from slo.generate import Options, Result, fork_pays, in_background
 from slo.model import AvailabilitySLI, LatencySLI, RatioSLI, Spec, TimesliceSLI
 from slo.rules import (
     BUDGET_REMAINING,
@@ -98,6 +102,9 @@ class Scenario:
     _engine: refmodel.PromQL | None = None
     _models: dict | None = None
     _by_name: dict[tuple[str, str | None], list[Series]] | None = None
+    # per SLO: its burn-rate alerts' rows and state matrices; per (SLO, window): its traffic
+    _burn_states: dict[str, tuple] = field(default_factory=dict)
+    _traffic: dict[tuple[str, int], dict] = field(default_factory=dict)
 
     def models(self, p: SloPlan, custom: CustomSli | None) -> dict:
         """The reference model of each group the SLO reads from these inputs (built once)."""
@@ -135,11 +142,7 @@ def _groups(p: SloPlan) -> list[tuple[str, str]]:
 
 def _counter(increments: list[int]) -> list[float]:
     """Samples of a counter that starts at zero and grows by ``increments[i]`` up to sample i."""
-    values, total = [0.0], 0
-    for inc in increments[1:]:
-        total += inc
-        values.append(float(total))
-    return values
+    return [float(v) for v in itertools.accumulate(increments[1:], initial=0)]
 
 
 def _event_series(p: SloPlan, good: list[int], bad: list[int]) -> list[Series]:
@@ -269,6 +272,10 @@ def scenarios(p: SloPlan, custom: CustomSli | None = None) -> list[Scenario]:
 # that one group burns while the other stays healthy. The reference model evaluates the user's
 # query over those series (refmodel.PromQL); a shape it cannot evaluate, or series that do not
 # give the intended error ratio or slice verdicts, leave the SLO without a test, with a note.
+# A ratio whose queries are not one counter each (total minus good, sums, name regexes, a raw
+# error ratio) gets its series by a search: each candidate series counts the good, the bad or
+# all events, or is left out, and the first assignment under which the reference model reads
+# 10% and then 50% errors from the user's own queries is written.
 
 TOTAL_ROLE, GOOD_ROLE, BAD_ROLE = "total", "good", "bad"
 
@@ -1047,7 +1054,6 @@ class Reference:
         self.custom = index.custom
         self.budget_lag = index.budget_lag
         self._states: tuple | None = None
-        self._traffic_memo: dict[tuple[int, int], dict] = {}
         if NO_TRAFFIC_ALERT in alertnames:
             chosen = None if plans is None else {id(p) for p in plans}
             self.watching = [(p, r) for p, r in index.watching if chosen is None or id(p) in chosen]
@@ -1089,35 +1095,25 @@ class Reference:
             out |= self._no_traffic(p, rule, index, annotate)
         return out
 
-    def _rows(self) -> list[tuple[Firing, object, refmodel.Tier, Decimal, int]]:
-        """Each (SLO, group, tier) alert this test can fire, with what decides it."""
-        rows = []
-        for _, facts, models in self.burning:
-            for group, model in models.items():
-                series_labels = {**dict(group), **facts.labels}  # a recording rule's labels win
-                for tier, rule in zip(facts.tiers, facts.burn_rules, strict=True):
-                    labels = tuple(sorted({**series_labels, **rule["labels"]}.items()))
-                    rows.append((Firing(facts.alertname, labels, ()), model, tier, facts.budget, facts.min_events))
-        return rows
-
     def states(self) -> tuple[list, np.ndarray, np.ndarray]:
         """(rows, firing, unsure): one row per burn-rate alert and per watched traffic group, a
         column per sample (built once); ``unsure`` cells are decided by ``refmodel.fires``."""
         if self._states is None:
             length = self.scenario.length
-            rows = self._rows()
-            firing, unsure = [], []
-            for _, model, tier, budget, min_events in rows:
-                fires, near = _fires_states(model, tier, budget, length, min_events)
-                firing.append(fires)
-                unsure.append(near)
+            rows, firing, unsure = [], [], []
+            for p, facts, models in self.burning:
+                burn = self.scenario._burn_states.get(p.slo.name)
+                if burn is None:
+                    burn = self.scenario._burn_states[p.slo.name] = _burn_states(facts, models, length)
+                rows += burn[0]
+                firing.append(burn[1])
+                unsure.append(burn[2])
             for p, _ in self.watching:
                 for rates in self._traffic(p, p.slo.alerting.no_traffic_for).values():
-                    firing.append(rates == 0)
-                    unsure.append(np.zeros(length, dtype=bool))
-            shape = (len(firing), length)
-            self._states = (rows, np.array(firing, dtype=bool).reshape(shape),
-                            np.array(unsure, dtype=bool).reshape(shape))
+                    firing.append((rates == 0)[None, :])
+                    unsure.append(np.zeros((1, length), dtype=bool))
+            self._states = (rows, np.concatenate(firing or [np.zeros((0, length), dtype=bool)]),
+                            np.concatenate(unsure or [np.zeros((0, length), dtype=bool)]))
         return self._states
 
     def timeline(self, points: list[int]) -> dict[int, set[Firing]]:
@@ -1137,10 +1133,10 @@ class Reference:
 
     def _traffic(self, p: SloPlan, window: int) -> dict[refmodel.LabelKey, np.ndarray]:
         """Events per second over ``window`` of each group the SLO reads, at every sample (NaN: absent)."""
-        key = (id(p), window)
-        if key not in self._traffic_memo:
-            self._traffic_memo[key] = self._traffic_rates(p, window)
-        return self._traffic_memo[key]
+        key = (p.slo.name, window)
+        if key not in self.scenario._traffic:
+            self.scenario._traffic[key] = self._traffic_rates(p, window)
+        return self.scenario._traffic[key]
 
     def _traffic_rates(self, p: SloPlan, window: int) -> dict[refmodel.LabelKey, np.ndarray]:
         length = self.scenario.length
@@ -1166,6 +1162,21 @@ class Reference:
         labels = {**expr_labels, **rule["labels"]}
         annotations = _annotations(rule, lambda t: _render(t, labels, 0.0, "", p)) if annotate else ()
         return Firing(NO_TRAFFIC_ALERT, tuple(sorted(labels.items())), annotations)
+
+
+def _burn_states(facts: PlanFacts, models: dict, length: int) -> tuple[list, np.ndarray, np.ndarray]:
+    """An SLO's burn-rate alerts in one test: (rows, firing, unsure), a row per (group, tier)."""
+    rows, firing, unsure = [], [], []
+    for group, model in models.items():
+        series_labels = {**dict(group), **facts.labels}  # a recording rule's labels win
+        for tier, rule in zip(facts.tiers, facts.burn_rules, strict=True):
+            labels = tuple(sorted({**series_labels, **rule["labels"]}.items()))
+            rows.append((Firing(facts.alertname, labels, ()), model, tier, facts.budget, facts.min_events))
+            fires, near = _fires_states(model, tier, facts.budget, length, facts.min_events)
+            firing.append(fires)
+            unsure.append(near)
+    shape = (len(rows), length)
+    return rows, np.array(firing, dtype=bool).reshape(shape), np.array(unsure, dtype=bool).reshape(shape)
 
 
 def check_points(ref: Reference, scenario: Scenario, end: int | None = None) -> list[int]:
@@ -1332,27 +1343,47 @@ def _annotation_plan(index: SpecIndex, built: list[tuple[Scenario, list[SloCheck
                 continue  # a reader the model cannot evaluate there: the per-SLO checks remain
             if listed and not {dict(f).get("slo") for f in listed} & failed:
                 candidates.append((number, alertname, moment, listed))
+    # Lazy greedy: a candidate's score only falls as more is covered, so a popped score that is
+    # still current is the best (ties: the earlier candidate, as max() over the list would pick).
     covered: set = set()
     chosen: dict[tuple[int, str], set[int]] = {}
-    while candidates:
-        best = max(candidates, key=lambda c: (len(c[3] - covered) / len(c[3]), len(c[3] - covered)))
-        fresh = best[3] - covered
-        if not fresh:
+
+    def score(listed: set) -> tuple[float, int]:
+        fresh = len(listed - covered)
+        return fresh / len(listed), fresh
+
+    heap = [(-1.0, -len(c[3]), i) for i, c in enumerate(candidates)]
+    heapq.heapify(heap)
+    while heap:
+        ratio, fresh, i = heapq.heappop(heap)
+        now = score(candidates[i][3])
+        if (-now[0], -now[1]) != (ratio, fresh):
+            heapq.heappush(heap, (-now[0], -now[1], i))
+            continue
+        if not now[1]:
             break
-        covered |= best[3]
-        chosen.setdefault((best[0], best[1]), set()).add(best[2])
-        candidates.remove(best)
+        number, alertname, moment, listed = candidates[i]
+        covered |= listed
+        chosen.setdefault((number, alertname), set()).add(moment)
     return chosen
 
 
-def _alert_tests(index: SpecIndex, test: Scenario, alertname: str, moments: list[int]) -> list[dict]:
-    """Full alert checks (labels and annotations of every alert of that name) at a few moments."""
+def _alert_tests(index: SpecIndex, test: Scenario, alertname: str, moments: list[int],
+                 failed: set[str]) -> list[dict]:
+    """Full alert checks (labels and annotations of every alert of that name, whichever SLO
+    fires it) at a few moments; none where an SLO the model cannot evaluate reads the inputs."""
     if not moments:
         return []
-    ref = Reference(index, test, [alertname])
+    try:
+        ref = Reference(index, test, [alertname])
+        firings = {moment: ref.firing(moment) for moment in moments}
+    except refmodel.Unsupported:
+        return []
     out = []
     for moment in moments:
-        firing = sorted((f for f in ref.firing(moment) if f.alertname == alertname), key=lambda f: f.labels)
+        firing = sorted((f for f in firings[moment] if f.alertname == alertname), key=lambda f: f.labels)
+        if {dict(f.labels).get("slo") for f in firing} & failed:
+            continue
         out.append({"eval_time": format_duration(moment * STEP), "alertname": alertname,
                     "exp_alerts": [{"exp_labels": dict(f.labels), "exp_annotations": dict(f.annotations)}
                                    for f in firing]})
@@ -1406,12 +1437,29 @@ def _custom_slis(plans: list[SloPlan], interval: int, notes: list[str]) -> dict[
     return out
 
 
-def build_tests(spec: Spec, evaluation_interval: int) -> SpecTests:
+def partition(plans: list[SloPlan], parts: int) -> list[set[str]]:
+    """SLO names split into ``parts`` of about equal work, SLOs of one shape (kind, objective,
+    window: tests they can share) kept together; the same split every time."""
+    shapes: dict[tuple, list[str]] = {}
+    for p in plans:
+        key = (p.queries.kind, p.queries.per_model, str(p.slo.objective), p.period, p.slo.alerting.min_events)
+        shapes.setdefault(key, []).append(p.slo.name)
+    out: list[set[str]] = [set() for _ in range(parts)]
+    for names in sorted(shapes.values(), key=len, reverse=True):
+        min(out, key=len).update(names)
+    return out
+
+
+def build_tests(spec: Spec, evaluation_interval: int, part: tuple[int, int] = (0, 1)) -> SpecTests:
+    """The tests of a spec's SLOs (of one ``part`` of ``partition``: (number, parts)); every SLO
+    of the spec is still a reader of the inputs, whichever part writes its tests."""
     groups, plans = spec_groups(spec, evaluation_interval)
     rules = {p.slo.name: g["rules"] for p, g in zip(plans, groups, strict=True)}
     notes: list[str] = []
     _SHARED_MODELS.clear()
+    own = partition(plans, part[1])[part[0]] if part[1] > 1 else {p.slo.name for p in plans}
     custom = _custom_slis(plans, evaluation_interval, notes)
+    notes = [n for n in notes if n.split(": ", 1)[0].split("/", 1)[-1] in own]
     index = SpecIndex(plans, rules, custom)
     index.budget_lag = budget_lags(spec, evaluation_interval)
     # Alerts of custom SLOs the model cannot evaluate could fire in any test: the full alert checks
@@ -1421,7 +1469,7 @@ def build_tests(spec: Spec, evaluation_interval: int) -> SpecTests:
     by_scenario: dict[tuple[str, int], list[tuple[SloPlan, Scenario]]] = {}
     for p in plans:
         where = f"{spec.service.name}/{p.slo.name}"
-        if not p.queries.per_model and p.slo.name not in custom:
+        if p.slo.name not in own or not p.queries.per_model and p.slo.name not in custom:
             continue
         if not _static_annotations_ok(p):
             notes.append(f"{where}: no generated test (its alert annotations use templates the tests cannot "
@@ -1460,7 +1508,7 @@ def build_tests(spec: Spec, evaluation_interval: int) -> SpecTests:
         alert_tests = []
         for (at_test, alertname), chosen in sorted(moments.items()):
             if at_test == number:
-                alert_tests += _alert_tests(index, test, alertname, sorted(chosen))
+                alert_tests += _alert_tests(index, test, alertname, sorted(chosen), failed)
         slos = [c.plan.slo.name for c in checks]
         tests.append({
             "name": f"{test.name}: " + (", ".join(slos) if len(slos) <= 3 else f"{slos[0]} and {len(slos) - 1} more"),
@@ -1479,23 +1527,36 @@ def build_tests(spec: Spec, evaluation_interval: int) -> SpecTests:
 
 def dump_tests(document: dict) -> str:
     """The test file: block YAML for its structure, each list item one JSON line (JSON is YAML)."""
-    def line(item: object) -> str:
-        return json.dumps(item, ensure_ascii=False, separators=(", ", ": "))
+    out = ["rule_files:\n", *(f"  - {_json_line(f)}\n" for f in document["rule_files"]),
+           f"evaluation_interval: {_json_line(document['evaluation_interval'])}\n", "tests:\n"]
+    return "".join(out) + dump_test_items(document["tests"])
 
-    out = ["rule_files:\n", *(f"  - {line(f)}\n" for f in document["rule_files"]),
-           f"evaluation_interval: {line(document['evaluation_interval'])}\n", "tests:\n"]
-    for test in document["tests"]:
-        out.append(f"  - name: {line(test['name'])}\n    interval: {line(test['interval'])}\n    input_series:\n")
-        out += [f"      - {line(s)}\n" for s in test["input_series"]]
+
+def _json_line(item: object) -> str:
+    return json.dumps(item, ensure_ascii=False, separators=(", ", ": "))
+
+
+def dump_test_items(tests: list[dict]) -> str:
+    """The items of the file's ``tests:`` list."""
+    out = []
+    for test in tests:
+        out.append(f"  - name: {_json_line(test['name'])}\n    interval: {_json_line(test['interval'])}\n"
+                   "    input_series:\n")
+        out += [f"      - {_json_line(s)}\n" for s in test["input_series"]]
         for key in ("promql_expr_test", "alert_rule_test"):
             if test.get(key):
                 out.append(f"    {key}:\n")
-                out += [f"      - {line(item)}\n" for item in test[key]]
+                out += [f"      - {_json_line(item)}\n" for item in test[key]]
     return "".join(out)
 
 
 def test_file_name(spec: Spec) -> str:
     return f"{spec.service.name}-slo.yaml"
+
+
+def _part_text(spec: Spec, interval: int, part: tuple[int, int]) -> tuple[str, list[str], int]:
+    built = build_tests(spec, interval, part)
+    return dump_test_items(built.document["tests"]), built.notes, len(built.document["tests"])
 
 
 def generate(specs: list[Spec], out: Path, options: Options) -> Result:
@@ -1507,12 +1568,22 @@ def generate(specs: list[Spec], out: Path, options: Options) -> Result:
     folder = out / "tests"
     folder.mkdir(parents=True, exist_ok=True)
     for spec in specs:
-        built = build_tests(spec, interval)
-        result.notes.extend(built.notes)
-        if not built.document["tests"]:
+        # A large spec's tests are built in two processes (two halves of its SLOs), on Linux.
+        parts = 2 if fork_pays([spec]) else 1
+        others = [in_background(_part_text, spec, interval, (k, parts)) for k in range(1, parts)]
+        try:
+            pieces = [_part_text(spec, interval, (0, parts))] + [job.result() for job in others]
+        finally:
+            for job in others:
+                job.stop()
+        for _, notes, _ in pieces:
+            result.notes.extend(notes)
+        if not sum(count for _, _, count in pieces):
             continue
+        header = dump_tests({"rule_files": [f"../rules/{rule_file_name(spec)}"],
+                             "evaluation_interval": format_duration(STEP), "tests": []})
         path = folder / test_file_name(spec)
         path.write_text(f"# promtool test rules {path.name}  (generated by triton-slo; expectations from "
-                        "slo/refmodel.py)\n" + dump_tests(built.document))
+                        "slo/refmodel.py)\n" + header + "".join(text for text, _, _ in pieces))
         result.files.append(path)
     return result

@@ -472,16 +472,37 @@ def group_name(p: SloPlan) -> str:
     return f"triton-slo-{p.spec.service.name}-{p.slo.name}"
 
 
+@dataclass
+class _Planned:
+    spec: Spec
+    interval: int
+    slos: list[tuple[SloPlan, list[dict], list[dict], list[dict]]]  # plan, recording, period, alert rules
+
+
+_LAST_PLANNED: list[_Planned] = []  # the last spec's rules: the rule file and its tests read them both
+
+
+def _planned(spec: Spec, evaluation_interval: int) -> list[tuple[SloPlan, list[dict], list[dict], list[dict]]]:
+    """Each SLO's plan and rules, made once for a spec (read-only for the callers)."""
+    if _LAST_PLANNED and _LAST_PLANNED[0].spec is spec and _LAST_PLANNED[0].interval == evaluation_interval:
+        return _LAST_PLANNED[0].slos
+    slos = []
+    for slo in spec.slos:
+        p = plan(spec, slo, evaluation_interval)
+        slos.append((p, recording_rules(p), period_rules(p), alert_rules(p)))
+    _LAST_PLANNED[:] = [_Planned(spec, evaluation_interval, slos)]
+    return slos
+
+
 def spec_groups(spec: Spec, evaluation_interval: int) -> tuple[list[dict], list[SloPlan]]:
     """Every rule of each SLO, one entry per SLO in spec order, aligned with the plans.
 
     The rule file splits each entry in two (``rule_groups``); this is the whole set per SLO.
     """
     groups, plans = [], []
-    for slo in spec.slos:
-        p = plan(spec, slo, evaluation_interval)
+    for p, recording, period, alerts in _planned(spec, evaluation_interval):
         plans.append(p)
-        groups.append({"name": group_name(p), "rules": recording_rules(p) + period_rules(p) + alert_rules(p)})
+        groups.append({"name": group_name(p), "rules": recording + period + alerts})
     return groups, plans
 
 
@@ -490,14 +511,13 @@ def rule_groups(spec: Spec, evaluation_interval: int) -> tuple[list[dict], list[
     alerts), then the period rules in a group of their own that runs every ``period_interval``."""
     groups, plans = [], []
     every = period_interval(evaluation_interval)
-    for slo in spec.slos:
-        p = plan(spec, slo, evaluation_interval)
+    for p, recording, period_rules_of_p, alerts in _planned(spec, evaluation_interval):
         plans.append(p)
-        groups.append({"name": group_name(p), "rules": recording_rules(p) + alert_rules(p)})
+        groups.append({"name": group_name(p), "rules": recording + alerts})
         period: dict = {"name": group_name(p) + PERIOD_GROUP_SUFFIX}
         if every > evaluation_interval:
             period["interval"] = format_duration(every)
-        groups.append({**period, "rules": period_rules(p)})
+        groups.append({**period, "rules": period_rules_of_p})
     return groups, plans
 
 

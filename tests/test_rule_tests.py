@@ -307,3 +307,25 @@ def _specs(path: Path) -> list:
 
     loaded = load_spec(path)
     return loaded if isinstance(loaded, list) else [loaded]
+
+
+@needs_promtool
+def test_tests_built_in_two_processes_pass_promtool_and_cover_every_slo(tmp_path, monkeypatch):
+    """Large specs split their SLOs over two forked processes (forced here for a small spec)."""
+    from test_rules import ALL_KINDS
+
+    from slo import generate as generate_module
+
+    spec = spec_of(*CUSTOM, *(s for s in ALL_KINDS if s.name not in {c.name for c in CUSTOM}))
+    sequential, notes = generate(tmp_path / "one", spec)
+    monkeypatch.setattr(generate_module, "BACKGROUND_MIN_SLOS", 1)
+    assert rule_tests.fork_pays([spec])
+    halves = [rule_tests.partition(rules.spec_groups(spec, 30)[1], 2)[k] for k in (0, 1)]
+    assert halves[0] and halves[1] and not halves[0] & halves[1]
+    parallel, parallel_notes = generate(tmp_path / "two", spec)
+    assert sorted(parallel_notes) == sorted(notes)
+    checked = [set().union(*(_checked_slos(t) for t in yaml.safe_load(f.read_text())["tests"]))
+               for f in (sequential, parallel)]
+    assert checked[0] == checked[1] == {s.name for s in spec.slos}
+    result = promtool("test", "rules", str(parallel))
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]

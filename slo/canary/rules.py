@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from slo.canary.judge import Margin, resolve_config
+from slo.canary.config import Margin, resolve_config
 from slo.durations import format_duration
 from slo.generate import Options, Result
 from slo.model import Canary, Spec

@@ -1450,18 +1450,35 @@ def partition(plans: list[SloPlan], parts: int) -> list[set[str]]:
     return out
 
 
-def build_tests(spec: Spec, evaluation_interval: int, part: tuple[int, int] = (0, 1)) -> SpecTests:
-    """The tests of a spec's SLOs (of one ``part`` of ``partition``: (number, parts)); every SLO
-    of the spec is still a reader of the inputs, whichever part writes its tests."""
+@dataclass
+class SpecContext:
+    """What every part of a spec's tests reads: plans, rules, custom SLIs, the index of readers."""
+
+    plans: list[SloPlan]
+    custom: dict[str, CustomSli]
+    index: SpecIndex
+    notes: list[str]  # about custom SLIs the model cannot evaluate
+
+
+def spec_context(spec: Spec, evaluation_interval: int) -> SpecContext:
     groups, plans = spec_groups(spec, evaluation_interval)
     rules = {p.slo.name: g["rules"] for p, g in zip(plans, groups, strict=True)}
     notes: list[str] = []
-    _SHARED_MODELS.clear()
-    own = partition(plans, part[1])[part[0]] if part[1] > 1 else {p.slo.name for p in plans}
     custom = _custom_slis(plans, evaluation_interval, notes)
-    notes = [n for n in notes if n.split(": ", 1)[0].split("/", 1)[-1] in own]
     index = SpecIndex(plans, rules, custom)
     index.budget_lag = budget_lags(spec, evaluation_interval)
+    return SpecContext(plans, custom, index, notes)
+
+
+def build_tests(spec: Spec, evaluation_interval: int, part: tuple[int, int] = (0, 1),
+                context: SpecContext | None = None) -> SpecTests:
+    """The tests of a spec's SLOs (of one ``part`` of ``partition``: (number, parts)); every SLO
+    of the spec is still a reader of the inputs, whichever part writes its tests."""
+    context = context or spec_context(spec, evaluation_interval)
+    plans, custom, index = context.plans, context.custom, context.index
+    _SHARED_MODELS.clear()
+    own = partition(plans, part[1])[part[0]] if part[1] > 1 else {p.slo.name for p in plans}
+    notes = [n for n in context.notes if n.split(": ", 1)[0].split("/", 1)[-1] in own]
     # Alerts of custom SLOs the model cannot evaluate could fire in any test: the full alert checks
     # (every alert of a name) then leave their alert name out; the per-SLO checks are unaffected.
     unknown = any(not p.queries.per_model and p.slo.name not in custom for p in plans)
@@ -1554,8 +1571,9 @@ def test_file_name(spec: Spec) -> str:
     return f"{spec.service.name}-slo.yaml"
 
 
-def _part_text(spec: Spec, interval: int, part: tuple[int, int]) -> tuple[str, list[str], int]:
-    built = build_tests(spec, interval, part)
+def _part_text(spec: Spec, interval: int, part: tuple[int, int],
+               context: SpecContext) -> tuple[str, list[str], int]:
+    built = build_tests(spec, interval, part, context)
     return dump_test_items(built.document["tests"]), built.notes, len(built.document["tests"])
 
 
@@ -1570,9 +1588,10 @@ def generate(specs: list[Spec], out: Path, options: Options) -> Result:
     for spec in specs:
         # A large spec's tests are built in two processes (two halves of its SLOs), on Linux.
         parts = 2 if fork_pays([spec]) else 1
-        others = [in_background(_part_text, spec, interval, (k, parts)) for k in range(1, parts)]
+        context = spec_context(spec, interval)  # made once: the forked part inherits it
+        others = [in_background(_part_text, spec, interval, (k, parts), context) for k in range(1, parts)]
         try:
-            pieces = [_part_text(spec, interval, (0, parts))] + [job.result() for job in others]
+            pieces = [_part_text(spec, interval, (0, parts), context)] + [job.result() for job in others]
         finally:
             for job in others:
                 job.stop()

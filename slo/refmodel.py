@@ -493,6 +493,7 @@ class PromQL:
                 (label_key(labels), labels, np.asarray(values, dtype=float)))
         for rows in self.by_name.values():
             rows.sort(key=lambda row: row[0])  # Prometheus reads series in label order
+        self._selected: dict[tuple, list] = {}
 
     def evaluate(self, expr: object, times: np.ndarray, window: float) -> Vector | np.ndarray:
         """The value of ``expr`` at ``times``; ranges written as ``WINDOW_SENTINEL`` read ``window``."""
@@ -524,12 +525,16 @@ class PromQL:
             raise Unsupported("offset and @ are not modelled")
         if selector.matchers.or_matchers:
             raise Unsupported("a selector with `or` matchers is not modelled")
-        wanted = [(m.name, _MATCH_OPS[str(m.op).rsplit(".", 1)[-1]], m.value) for m in selector.matchers.matchers]
-        if selector.name:
-            return [row for row in self.by_name.get(selector.name, []) if _matches(row[1], wanted)]
-        # {__name__=~"a|b", ...}: every name the matchers accept, read in label order as Prometheus does
-        rows = [row for name in self.by_name for row in self.by_name[name] if _matches(row[1], wanted)]
-        return sorted(rows, key=lambda row: row[0])
+        wanted = tuple((m.name, _MATCH_OPS[str(m.op).rsplit(".", 1)[-1]], m.value) for m in selector.matchers.matchers)
+        key = (selector.name, wanted)
+        if key not in self._selected:  # one query reads a selector at many windows: scan once
+            if selector.name:
+                rows = [row for row in self.by_name.get(selector.name, []) if _matches(row[1], wanted)]
+            else:  # {__name__=~"a|b", ...}: every name the matchers accept, in label order as Prometheus reads
+                rows = sorted((row for name in self.by_name for row in self.by_name[name] if _matches(row[1], wanted)),
+                              key=lambda row: row[0])
+            self._selected[key] = rows
+        return self._selected[key]
 
     def _instant(self, selector: object, times: np.ndarray) -> Vector:
         out: Vector = {}

@@ -84,11 +84,15 @@ class Series:
     labels: dict[str, str]  # with __name__
     values: list[float]
     counter: bool = True  # else a gauge
+    _text: str = field(default="", repr=False, compare=False)
 
     def text(self) -> str:
-        name = self.labels["__name__"]
-        rest = ", ".join(f"{k}={quote(v)}" for k, v in self.labels.items() if k != "__name__")
-        return f"{name}{{{rest}}}"
+        """The series as promtool's input names it (made once: labels are not changed after)."""
+        if not self._text:
+            name = self.labels["__name__"]
+            rest = ", ".join(f"{k}={quote(v)}" for k, v in self.labels.items() if k != "__name__")
+            self._text = f"{name}{{{rest}}}"
+        return self._text
 
 
 @dataclass

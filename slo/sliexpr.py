@@ -44,6 +44,8 @@ MatcherSets = tuple[tuple[Matcher, ...], ...]  # alternatives: a series matching
 
 def quote(value: str) -> str:
     """A PromQL string literal."""
+    if "\\" not in value and '"' not in value and "\n" not in value:  # the common case, kept cheap
+        return '"' + value + '"'
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 

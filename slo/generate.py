@@ -94,7 +94,7 @@ def _run(specs: list[Spec], out: Path, options: Options) -> tuple[Result, list[s
                 skipped.append(f"{what}: not available in this version ({module_name})")
                 continue
             raise
-    background = {name: in_background(modules[name].generate, specs, out, options)
+    background = {name: Background(modules[name].generate, specs, out, options)
                   for name in modules if name in BACKGROUND and fork_pays(specs)}
     results: dict[str, Result] = {}
     try:
@@ -152,10 +152,6 @@ class Background:
             self.process.terminate()
             self.process.join()
         self.receiver.close()
-
-
-def in_background(fn: Callable[..., object], *args: object) -> Background:
-    return Background(fn, *args)
 
 
 def _child(fn: Callable[..., object], args: tuple, sender: Any) -> None:

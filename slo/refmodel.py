@@ -326,12 +326,11 @@ def _prefix_sums(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             np.concatenate(([0], np.cumsum(present))))
 
 
-def _window_sum(values: np.ndarray, step: int, window: int,
-                prefix: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(sum, count) of the present samples in [t - window, t] at every sample (``prefix``: the
-    values' ``_prefix_sums``, when already made)."""
-    sums, counts = prefix if prefix is not None else _prefix_sums(values)
-    index = np.arange(len(values))
+def _window_sum(prefix: tuple[np.ndarray, np.ndarray], step: int, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """(sum, count) of the present samples in [t - window, t] at every sample, from the values'
+    ``_prefix_sums``."""
+    sums, counts = prefix
+    index = np.arange(len(sums) - 1)
     first = np.maximum(0, -(-(index * step - window) // step))
     return sums[index + 1] - sums[first], counts[index + 1] - counts[first]
 
@@ -339,10 +338,9 @@ def _window_sum(values: np.ndarray, step: int, window: int,
 def _model_window_sum(model: EventModel | SliceModel, name: str, window: int) -> tuple[np.ndarray, np.ndarray]:
     """``_window_sum`` of a model's per-sample list, its running sums made once per model."""
     cache = model.__dict__.setdefault("_prefix", {})
-    values = _model_array(model, name)
     if name not in cache:
-        cache[name] = _prefix_sums(values)
-    return _window_sum(values, model.step, window, cache[name])
+        cache[name] = _prefix_sums(_model_array(model, name))
+    return _window_sum(cache[name], model.step, window)
 
 
 def _ratio_array(errors: np.ndarray, events: np.ndarray) -> np.ndarray:
@@ -393,12 +391,6 @@ def fires_states(model: EventModel | SliceModel, tier: Tier, budget: Decimal, le
             firing &= events >= min_events
             unsure |= np.abs(events - min_events) <= NEAR * min_events
     return firing, unsure
-
-
-def fires_array(model: EventModel | SliceModel, tier: Tier, budget: Decimal, length: int,
-                min_events: int = 0) -> np.ndarray:
-    """Whether the tier fires, at every sample (approximately: see above)."""
-    return fires_states(model, tier, budget, length, min_events)[0]
 
 
 # --- a PromQL subset, for the user's own queries (ratio and timeslice SLIs) ------------------------

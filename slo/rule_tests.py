@@ -49,7 +49,7 @@ from slo import refmodel
 from slo import rules as rules_module
 from slo.burnrate import decimal_text, detection_seconds, reset_seconds
 from slo.durations import format_duration
-from slo.generate import Options, Result, fork_pays, in_background
+from slo.generate import Background, Options, Result, fork_pays
 from slo.model import AvailabilitySLI, LatencySLI, RatioSLI, Spec, TimesliceSLI
 from slo.rules import (
     BUDGET_REMAINING,
@@ -1072,31 +1072,30 @@ class Reference:
                 names |= {"model", "version"}
         return sorted(names)
 
-    def firing(self, index: int, annotate: bool = True) -> set[Firing]:
+    def firing(self, index: int) -> set[Firing]:
+        """Which alerts fire at ``index``, with their annotations as Prometheus fills them in."""
         out: set[Firing] = set()
         for p, facts, models in self.burning:
             budget, min_events = facts.budget, facts.min_events
             for group, model in models.items():
                 series_labels = {**dict(group), **facts.labels}  # a recording rule's labels win
-                left = ""
-                if annotate:
-                    at = index - self.budget_lag.get(p.slo.name, 0)
-                    remaining = _budget_remaining(model, p.period, budget, at) if at >= 0 else None
-                    if remaining is not None and _ambiguous(humanize_percentage, remaining):
-                        remaining = refmodel.budget_remaining(model, p.period, budget, at)
-                    left = "unknown" if remaining is None else humanize_percentage(remaining)
+                at = index - self.budget_lag.get(p.slo.name, 0)
+                remaining = _budget_remaining(model, p.period, budget, at) if at >= 0 else None
+                if remaining is not None and _ambiguous(humanize_percentage, remaining):
+                    remaining = refmodel.budget_remaining(model, p.period, budget, at)
+                left = "unknown" if remaining is None else humanize_percentage(remaining)
                 for tier, rule in zip(facts.tiers, facts.burn_rules, strict=True):
                     value = _fires(model, tier, budget, index, min_events)
                     if value is None:
                         continue
-                    if annotate and _ambiguous(lambda v: f"{v:.2f}", value):
+                    if _ambiguous(lambda v: f"{v:.2f}", value):
                         value = refmodel.fires(model, tier, budget, index, min_events, exact=True)
                     labels = {**series_labels, **rule["labels"]}
                     annotations = _annotations(
-                        rule, lambda t, lb=labels, v=value, b=left, sp=p: _render(t, lb, v, b, sp)) if annotate else ()
+                        rule, lambda t, lb=labels, v=value, b=left, sp=p: _render(t, lb, v, b, sp))
                     out.add(Firing(facts.alertname, tuple(sorted(labels.items())), annotations))
         for p, rule in self.watching:
-            out |= self._no_traffic(p, rule, index, annotate)
+            out |= self._no_traffic(p, rule, index, annotate=True)
         return out
 
     def states(self) -> tuple[list, np.ndarray, np.ndarray]:
@@ -1121,7 +1120,7 @@ class Reference:
         return self._states
 
     def timeline(self, points: list[int]) -> dict[int, set[Firing]]:
-        """Which alerts fire at each of ``points`` (labels only: ``firing(i, annotate=False)``)."""
+        """Which alerts fire at each of ``points`` (labels only, no annotations)."""
         rows, firing, unsure = self.states()
         out = {}
         for index in points:
@@ -1593,7 +1592,7 @@ def generate(specs: list[Spec], out: Path, options: Options) -> Result:
         # A large spec's tests are built in two processes (two halves of its SLOs), on Linux.
         parts = 2 if fork_pays([spec]) else 1
         context = spec_context(spec, interval)  # made once: the forked part inherits it
-        others = [in_background(_part_text, spec, interval, (k, parts), context) for k in range(1, parts)]
+        others = [Background(_part_text, spec, interval, (k, parts), context) for k in range(1, parts)]
         try:
             pieces = [_part_text(spec, interval, (0, parts), context)] + [job.result() for job in others]
         finally:

@@ -14,7 +14,7 @@ from test_rule_tests import _checked_slos
 
 from slo import generate as generate_module
 from slo.errors import UserError
-from slo.generate import Options, in_background, run_generators
+from slo.generate import Background, Options, run_generators
 from slo.spec import load_spec
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "resnet-classifier.yaml"
@@ -63,6 +63,6 @@ def _dies() -> None:
 
 def test_a_childs_error_is_raised_in_the_parent():
     with pytest.raises(UserError, match="bad spec here"):
-        in_background(_fails, "bad spec here").result()
+        Background(_fails, "bad spec here").result()
     with pytest.raises(RuntimeError, match="ended without a result"):
-        in_background(_dies).result()
+        Background(_dies).result()

@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml .ci/install
 	touch $(STAMP)
 
 demo: install
-	$(PY) -m slo.demo $(DEMO_ARGS)
+	PYTHONPATH=tests $(PY) -m harness.demo $(DEMO_ARGS)
 
 test: install
 	$(PY) -m pytest -q -p no:cacheprovider

@@ -18,9 +18,9 @@ from __future__ import annotations
 from copy import deepcopy
 from dataclasses import dataclass
 
-from alerts.opsrules import EXPORTER_UPSTREAM_DOWN, SERVER_DOWN
-from slo.errors import UserError
-from slo.model import Receiver, Spec
+from triton_slo.alerts.opsrules import EXPORTER_UPSTREAM_DOWN, SERVER_DOWN
+from triton_slo.errors import UserError
+from triton_slo.model import Receiver, Spec
 
 OURS = 'alertname=~"TritonSlo.+"'
 PAGE, TICKET = "critical", "warning"

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from alerts import alertmanager, ruletests
-from alerts.opsrules import OPS_ALERTS, ops_rules, rule_groups
-from slo.generate import Options, Result
-from slo.model import Spec
-from slo.rules import FILE_HEADER as HEADER
-from slo.rules import dump_yaml
+from triton_slo.alerts import alertmanager, ruletests
+from triton_slo.alerts.opsrules import OPS_ALERTS, ops_rules, rule_groups
+from triton_slo.generate import Options, Result
+from triton_slo.model import Spec
+from triton_slo.rules import FILE_HEADER as HEADER
+from triton_slo.rules import dump_yaml
 
 
 def rule_file_name(spec: Spec) -> str:

@@ -14,11 +14,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from dashboards.links import dashboard_url
-from runbooks import runbook_url
-from slo.durations import format_duration
-from slo.model import Spec
-from slo.sliexpr import Matcher, alternation, model_matcher_sets, number_regex, selector
+from triton_slo.dashboards.links import dashboard_url
+from triton_slo.durations import format_duration
+from triton_slo.model import Spec
+from triton_slo.runbooks import runbook_url
+from triton_slo.sliexpr import Matcher, alternation, model_matcher_sets, number_regex, selector
 
 SERVER_DOWN = "TritonSloServerDown"
 MODEL_NOT_READY = "TritonSloModelNotReady"

@@ -12,10 +12,10 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from alerts import opsrules as ops
-from alerts.opsrules import OpsRule, rule_annotations, rule_labels
-from slo.durations import format_duration
-from slo.model import Spec
+from triton_slo.alerts import opsrules as ops
+from triton_slo.alerts.opsrules import OpsRule, rule_annotations, rule_labels
+from triton_slo.durations import format_duration
+from triton_slo.model import Spec
 
 STEP = 60  # seconds between samples and evaluations
 TRITON_INSTANCE = "triton-0:8002"

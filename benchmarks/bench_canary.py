@@ -25,11 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the harness
 
-from slo.canary import kayenta  # noqa: E402
-from slo.canary import simulate as sim  # noqa: E402
-from slo.canary.judge import Counts, MetricInput, Samples, Watch, judge, resolve_config  # noqa: E402
+from harness.canary import kayenta  # noqa: E402
+from harness.canary import simulate as sim  # noqa: E402
+from triton_slo.canary.judge import Counts, MetricInput, Samples, Watch, judge, resolve_config  # noqa: E402
 
 VERDICTS = ("FAIL", "MARGINAL", "INCONCLUSIVE", "PASS")
 

@@ -32,15 +32,14 @@ import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))  # the harness
 
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
-
-from exporters import textparse  # noqa: E402
-from exporters.config import ExporterConfig, ProbeConfig  # noqa: E402
-from exporters.exporter import DCGM, TRITON, TRITON_API, Exporter, Result, text_result  # noqa: E402
-from exporters.probes import ProbeStats  # noqa: E402
-from exporters.triton_api import ApiSnapshot, ModelState, summarize_config, summarize_stats  # noqa: E402
+from triton_slo.exporters import textparse  # noqa: E402
+from triton_slo.exporters.config import ExporterConfig, ProbeConfig  # noqa: E402
+from triton_slo.exporters.exporter import DCGM, TRITON, TRITON_API, Exporter, Result, text_result  # noqa: E402
+from triton_slo.exporters.probes import ProbeStats  # noqa: E402
+from triton_slo.exporters.triton_api import ApiSnapshot, ModelState, summarize_config, summarize_stats  # noqa: E402
 
 FIXTURES = REPO.parent / "shared" / "fixtures"
 
@@ -178,9 +177,9 @@ def main() -> int:
 
 
 def concurrent_p99(triton_text: str, dcgm_text: str, scrapes: int) -> None:
-    from exporters.config import build
-    from exporters.server import MetricsServer, load_web_config
-    from slo.stack.replay import ReplayServer
+    from harness.stack.replay import ReplayServer
+    from triton_slo.exporters.config import build
+    from triton_slo.exporters.server import MetricsServer, load_web_config
 
     with tempfile.TemporaryDirectory() as tmp:
         triton_file, dcgm_file = Path(tmp) / "triton.prom", Path(tmp) / "dcgm.prom"

@@ -22,14 +22,13 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # the harness
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from bench_rules import big_spec  # noqa: E402
-
-from slo import rule_tests, rules  # noqa: E402
-from slo.generate import Options  # noqa: E402
-from slo.spec import load_spec  # noqa: E402
+from triton_slo import rule_tests, rules  # noqa: E402
+from triton_slo.generate import Options  # noqa: E402
+from triton_slo.spec import load_spec  # noqa: E402
 
 
 def timed(module, spec, out: Path) -> tuple[float, float]:

@@ -37,13 +37,13 @@ from pathlib import Path
 
 import promql_parser
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the harness
 
-from slo import rules  # noqa: E402
-from slo.burnrate import WORKBOOK_TIERS, decimal_text, threshold  # noqa: E402
-from slo.durations import format_duration, parse_duration  # noqa: E402
-from slo.generate import GENERATORS, Options, run_generators  # noqa: E402
-from slo.model import (  # noqa: E402
+from triton_slo import rules  # noqa: E402
+from triton_slo.burnrate import WORKBOOK_TIERS, decimal_text, threshold  # noqa: E402
+from triton_slo.durations import format_duration, parse_duration  # noqa: E402
+from triton_slo.generate import GENERATORS, Options, run_generators  # noqa: E402
+from triton_slo.model import (  # noqa: E402
     SLO,
     AccuracySLI,
     AvailabilitySLI,
@@ -285,9 +285,8 @@ def live(count: int, seconds: float, history_hours: float, evaluation: int) -> d
     """One Prometheus with three rule sets for the same SLIs: ours (period rules in their own slower
     group), ours as one group per SLO (everything at every evaluation), and Sloth-shaped rules."""
     import yaml
-
-    from slo.stack.prometheus import Prometheus
-    from slo.stack.replay import ReplayServer
+    from harness.stack.prometheus import Prometheus
+    from harness.stack.replay import ReplayServer
 
     ours, _ = rules.rule_groups(availability_spec(count), evaluation)
     one_group, _ = rules.spec_groups(availability_spec(count, "single"), evaluation)
@@ -353,7 +352,7 @@ def main() -> int:
     spec = big_spec(args.slos)
     with tempfile.TemporaryDirectory() as out:
         for what, module_name in GENERATORS:  # ours first, each timed on its own
-            if module_name in ("slo.rules", "slo.rule_tests"):
+            if module_name in ("triton_slo.rules", "triton_slo.rule_tests"):
                 module = importlib.import_module(module_name)
                 started, cpu = time.perf_counter(), time.process_time()
                 result = module.generate([spec], Path(out), Options())

@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/bench_stack.py [--seconds 5] [--batch-sizes 1,8] [--threads 2]
 
 Throughput is measured closed-loop (``threads`` clients sending as fast as answers come back,
-via slo.stack.load.LoadGenerator over HTTP) and printed as a ratio against the reference: the
+via harness.stack.load.LoadGenerator over HTTP) and printed as a ratio against the reference: the
 same network called directly in this process with PyTorch, same batch size, one thread. The
 ratio is what serving through Triton (HTTP, dynamic batcher, Python backend, PyTriton proxy)
 keeps of the bare model's speed. CPU-only numbers; the machine may be shared, so run it twice.
@@ -22,8 +22,7 @@ import numpy as np
 def direct_throughput(model_name: str, weights: Path, batch: np.ndarray, seconds: float) -> float:
     """Requests/s of the bare network in this process (the reference)."""
     import torch
-
-    from slo.stack.models import load_digits_split, load_or_train
+    from harness.stack.models import load_digits_split, load_or_train
 
     torch.set_num_threads(1)
     net, _ = load_or_train(model_name, load_digits_split(), weights)
@@ -44,11 +43,11 @@ def main() -> int:
     args = parser.parse_args()
     batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
 
-    from slo.stack.alertmanager import Alertmanager, webhook_config
-    from slo.stack.load import LoadGenerator
-    from slo.stack.models import MODEL_NAMES, load_digits_split
-    from slo.stack.prometheus import Prometheus
-    from slo.stack.triton import TritonServer
+    from harness.stack.alertmanager import Alertmanager, webhook_config
+    from harness.stack.load import LoadGenerator
+    from harness.stack.models import MODEL_NAMES, load_digits_split
+    from harness.stack.prometheus import Prometheus
+    from harness.stack.triton import TritonServer
 
     with tempfile.TemporaryDirectory(prefix="bench-stack-") as tmp:
         workdir = Path(tmp)

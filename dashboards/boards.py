@@ -16,14 +16,13 @@ from __future__ import annotations
 from decimal import Decimal
 
 from grafanalib import core as G
-
-from dashboards import links as L
-from dashboards.panels import Layout, Link, Query, Step, gauge, stat, table, timeseries
-from dashboards.queries import ALL, RATE, Source, matchers, slo_matchers, sources
-from runbooks import runbook_url
-from slo.durations import format_duration
-from slo.model import SLO, Spec
-from slo.rules import plan
+from triton_slo.dashboards import links as L
+from triton_slo.dashboards.panels import Layout, Link, Query, Step, gauge, stat, table, timeseries
+from triton_slo.dashboards.queries import ALL, RATE, Source, matchers, slo_matchers, sources
+from triton_slo.durations import format_duration
+from triton_slo.model import SLO, Spec
+from triton_slo.rules import plan
+from triton_slo.runbooks import runbook_url
 
 TAG = "triton-slo"
 PER_MODEL = "model, version"

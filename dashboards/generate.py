@@ -9,11 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
-from dashboards.boards import BUILDERS, SLOS_PER_BOARD, board_names, slo_part, slo_parts
-from dashboards.grafana import render
-from slo.generate import Options, Result
-from slo.model import Spec
+from triton_slo.dashboards.boards import BUILDERS, SLOS_PER_BOARD, board_names, slo_part, slo_parts
+from triton_slo.dashboards.grafana import render
+from triton_slo.generate import Options, Result
+from triton_slo.model import Spec
 
 PROVIDER_NAME = "triton-slo"
 FOLDER = "triton-slo"

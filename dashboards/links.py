@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from urllib.parse import quote
 
-from slo.model import Service
+from triton_slo.model import Service
 
 BOARDS = ("executive", "oncall", "debug", "slo")
 BOARD_TITLES = {

@@ -22,8 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import promql_parser
-
-from dashboards.queries import variables_in
+from triton_slo.dashboards.queries import variables_in
 
 RATE_SENTINEL_SECONDS = 7777  # `$__rate_interval` while parsing; no real range has this length
 RATE_FUNCTIONS = {"rate", "irate", "increase"}

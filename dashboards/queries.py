@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from slo.model import Spec
+from triton_slo.model import Spec
 
 RATE = "$__rate_interval"
 ALL = ".*"  # allValue of multi-value variables: also matches series without the label

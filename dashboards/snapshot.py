@@ -23,13 +23,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dashboards.generate import build
-from dashboards.links import BOARDS
-from dashboards.lint import panels_of
-from dashboards.queries import default_values, fill_variables
-from slo.durations import parse_duration
-from slo.errors import UserError
-from slo.promapi import PromAPI, add_prometheus_arguments
+from triton_slo.dashboards.generate import build
+from triton_slo.dashboards.links import BOARDS
+from triton_slo.dashboards.lint import panels_of
+from triton_slo.dashboards.queries import default_values, fill_variables
+from triton_slo.durations import parse_duration
+from triton_slo.errors import UserError
+from triton_slo.promapi import PromAPI, add_prometheus_arguments
 
 HELP = "render the on-call dashboard's panels from a Prometheus API to a PNG or a self-contained HTML page"
 
@@ -311,8 +311,8 @@ def _variables(args: argparse.Namespace, spec: Any) -> dict[str, str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from slo.spec import load_spec
-    from slo.specyaml import SpecError
+    from triton_slo.spec import load_spec
+    from triton_slo.specyaml import SpecError
 
     out = Path(args.output)
     if out.suffix.lower() not in (".png", ".html"):

@@ -37,9 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from exporters.config import build
-    from exporters.exporter import Exporter
-    from exporters.server import MetricsServer, load_web_config
+    from triton_slo.exporters.config import build
+    from triton_slo.exporters.exporter import Exporter
+    from triton_slo.exporters.server import MetricsServer, load_web_config
 
     config = build(args)
     web = load_web_config(config.web_config_file)

@@ -13,9 +13,8 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import yaml
-
-from slo.durations import parse_duration
-from slo.errors import UserError
+from triton_slo.durations import parse_duration
+from triton_slo.errors import UserError
 
 DEFAULT_TIMEOUT_S = 4.0  # below Prometheus' default 10 s scrape timeout, with room for rendering
 DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024  # a 12k-series Triton page is about 2 MB

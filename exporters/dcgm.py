@@ -16,7 +16,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from exporters.textparse import Family
+from triton_slo.exporters.textparse import Family
 
 # NVML clocks throttle (since NVML 12.x "clocks event") reason bits, in nvml.h order.
 THROTTLE_REASONS: tuple[tuple[int, str], ...] = (

@@ -20,14 +20,13 @@ from dataclasses import dataclass, field
 
 from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
-
-from exporters import dcgm
-from exporters.config import ExporterConfig
-from exporters.fetch import REASONS, FetchError, fetch_text
-from exporters.probes import Prober
-from exporters.render import OwnFamily, label_text, merge_split_families, render_own, render_passthrough
-from exporters.textparse import Family, Scan, parse_labels, scan
-from exporters.triton_api import ApiError, ApiSnapshot, TritonApi
+from triton_slo.exporters import dcgm
+from triton_slo.exporters.config import ExporterConfig
+from triton_slo.exporters.fetch import REASONS, FetchError, fetch_text
+from triton_slo.exporters.probes import Prober
+from triton_slo.exporters.render import OwnFamily, label_text, merge_split_families, render_own, render_passthrough
+from triton_slo.exporters.textparse import Family, Scan, parse_labels, scan
+from triton_slo.exporters.triton_api import ApiError, ApiSnapshot, TritonApi
 
 TRITON, TRITON_API, DCGM = "triton", "triton_api", "dcgm"
 PASSTHROUGH_PREFIXES = {TRITON: ("nv_",), DCGM: ("DCGM_FI_", "DCGM_EXP_")}

@@ -26,11 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
-from exporters.config import ProbeConfig
-from exporters.render import OwnFamily, format_value, label_text
-from exporters.triton_api import ACCESS_TOKEN_HEADER, ApiError, TritonApi, classify, client_url
-from slo.errors import UserError
+from triton_slo.errors import UserError
+from triton_slo.exporters.config import ProbeConfig
+from triton_slo.exporters.render import OwnFamily, format_value, label_text
+from triton_slo.exporters.triton_api import ACCESS_TOKEN_HEADER, ApiError, TritonApi, classify, client_url
 
 RESULTS = ("success", "error", "timeout")
 

@@ -11,7 +11,7 @@ import math
 from collections.abc import Iterable
 from functools import lru_cache
 
-from exporters.textparse import _LABEL_PAIR, SAMPLE_LINE, Family, escape_label_value
+from triton_slo.exporters.textparse import _LABEL_PAIR, SAMPLE_LINE, Family, escape_label_value
 
 PLAIN_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 OPENMETRICS_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"

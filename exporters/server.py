@@ -30,10 +30,9 @@ from typing import Any
 import bcrypt
 import yaml
 from prometheus_client.exposition import choose_encoder
-
-from exporters.exporter import Exporter
-from exporters.render import OPENMETRICS_TYPE, PLAIN_TYPE
-from slo.errors import UserError
+from triton_slo.errors import UserError
+from triton_slo.exporters.exporter import Exporter
+from triton_slo.exporters.render import OPENMETRICS_TYPE, PLAIN_TYPE
 
 _CLIENT_AUTH = {
     "NoClientCert": ssl.CERT_NONE,

@@ -10,7 +10,7 @@ import difflib
 from dataclasses import dataclass
 from pathlib import Path
 
-from slo.errors import UserError
+from triton_slo.errors import UserError
 
 RUNBOOK_DIR = Path(__file__).resolve().parent
 CHECKLIST = "incident-checklist"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
-import runbooks
-from slo.errors import UserError
+from triton_slo import runbooks
+from triton_slo.errors import UserError
 
 HELP = "print the runbook of an alert (case-insensitive), or --list every runbook"
 

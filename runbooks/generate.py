@@ -14,12 +14,11 @@ import shutil
 from pathlib import Path
 
 import yaml
-
-import runbooks
-from runbooks.render import to_html
-from slo.generate import Options, Result
-from slo.model import Spec
-from slo.rules import FILE_HEADER
+from triton_slo import runbooks
+from triton_slo.generate import Options, Result
+from triton_slo.model import Spec
+from triton_slo.rules import FILE_HEADER
+from triton_slo.runbooks.render import to_html
 
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem; line-height: 1.5; }

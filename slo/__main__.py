@@ -1,3 +1,3 @@
-from slo.cli import main
+from triton_slo.cli import main
 
 raise SystemExit(main())

@@ -17,8 +17,8 @@ import math
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
-from slo.durations import format_duration
-from slo.model import SLO, BurnRateTier
+from triton_slo.durations import format_duration
+from triton_slo.model import SLO, BurnRateTier
 
 WORKBOOK_PERIOD = 30 * 86400
 

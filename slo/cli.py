@@ -13,17 +13,17 @@ import os
 import sys
 from collections.abc import Sequence
 
-from slo import __version__
-from slo.errors import CheckFailed, UserError
+from triton_slo import __version__
+from triton_slo.errors import CheckFailed, UserError
 
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "validate": ("slo.commands.validate", "check SLO specs and report every problem as FILE:LINE:COL"),
-    "generate": ("slo.commands.generate", "write rules, rule tests, alertmanager.yaml, dashboards, runbooks"),
-    "export": ("exporters.cli", "run the Prometheus exporter for Triton and dcgm-exporter"),
-    "status": ("slo.commands.status", "error budgets and burn rates of each SLO, from Prometheus"),
-    "canary": ("slo.canary.cli", "judge a canary against its baseline (online, or offline with `judge`)"),
-    "runbook": ("runbooks.cli", "print the runbook of an alert"),
-    "snapshot": ("dashboards.snapshot", "render the on-call dashboard to PNG or HTML from Prometheus"),
+    "validate": ("triton_slo.commands.validate", "check SLO specs and report every problem as FILE:LINE:COL"),
+    "generate": ("triton_slo.commands.generate", "write rules, rule tests, alertmanager.yaml, dashboards, runbooks"),
+    "export": ("triton_slo.exporters.cli", "run the Prometheus exporter for Triton and dcgm-exporter"),
+    "status": ("triton_slo.commands.status", "error budgets and burn rates of each SLO, from Prometheus"),
+    "canary": ("triton_slo.canary.cli", "judge a canary against its baseline (online, or offline with `judge`)"),
+    "runbook": ("triton_slo.runbooks.cli", "print the runbook of an alert"),
+    "snapshot": ("triton_slo.dashboards.snapshot", "render the on-call dashboard to PNG or HTML from Prometheus"),
 }
 
 EXIT_INTERNAL = 70  # EX_SOFTWARE: a bug of ours, not bad input

@@ -12,17 +12,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from slo.model import Spec
+from triton_slo.model import Spec
 
 # (what it makes, module exposing generate(specs, out, options) -> Result), in dependency order.
 GENERATORS: tuple[tuple[str, str], ...] = (
-    ("SLO rules", "slo.rules"),
-    ("SLO rule tests", "slo.rule_tests"),
-    ("canary rules", "slo.canary.rules"),
-    ("operational alerts and Alertmanager", "alerts.generate"),
-    ("dashboards", "dashboards.generate"),
-    ("runbooks", "runbooks.generate"),
-    ("Kubernetes objects", "slo.kubernetes"),  # last: it wraps the files the others wrote
+    ("SLO rules", "triton_slo.rules"),
+    ("SLO rule tests", "triton_slo.rule_tests"),
+    ("canary rules", "triton_slo.canary.rules"),
+    ("operational alerts and Alertmanager", "triton_slo.alerts.generate"),
+    ("dashboards", "triton_slo.dashboards.generate"),
+    ("runbooks", "triton_slo.runbooks.generate"),
+    ("Kubernetes objects", "triton_slo.kubernetes"),  # last: it wraps the files the others wrote
 )
 
 
@@ -78,7 +78,7 @@ def run_generators(specs: list[Spec], out: Path, options: Options) -> tuple[Resu
 
 # The SLO rule tests cost more than all the other generators together on large specs: from this
 # many SLOs on, they run in a forked child process beside the others (Linux, where fork is cheap).
-BACKGROUND = frozenset({"slo.rule_tests"})
+BACKGROUND = frozenset({"triton_slo.rule_tests"})
 BACKGROUND_MIN_SLOS = 200
 
 

@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import requests
-
-from slo.errors import UserError
+from triton_slo.errors import UserError
 
 
 @dataclass(frozen=True)

@@ -44,14 +44,13 @@ from pathlib import Path
 
 import numpy as np
 import promql_parser
-
-from slo import refmodel
-from slo import rules as rules_module
-from slo.burnrate import decimal_text, detection_seconds, reset_seconds
-from slo.durations import format_duration
-from slo.generate import Background, Options, Result, fork_pays
-from slo.model import AvailabilitySLI, LatencySLI, RatioSLI, Spec, TimesliceSLI
-from slo.rules import (
+from triton_slo import refmodel
+from triton_slo import rules as rules_module
+from triton_slo.burnrate import decimal_text, detection_seconds, reset_seconds
+from triton_slo.durations import format_duration
+from triton_slo.generate import Background, Options, Result, fork_pays
+from triton_slo.model import AvailabilitySLI, LatencySLI, RatioSLI, Spec, TimesliceSLI
+from triton_slo.rules import (
     BUDGET_REMAINING,
     NO_TRAFFIC_ALERT,
     SloPlan,
@@ -61,7 +60,7 @@ from slo.rules import (
     rule_file_name,
     spec_groups,
 )
-from slo.sliexpr import (
+from triton_slo.sliexpr import (
     BAD_OP,
     GOLDEN_CORRECT,
     GOLDEN_TOTAL,

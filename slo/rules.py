@@ -39,9 +39,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from dashboards.links import dashboard_url
-from runbooks import runbook_url
-from slo.burnrate import (
+from triton_slo.burnrate import (
     TierReport,
     check_tiers,
     decimal_text,
@@ -51,11 +49,13 @@ from slo.burnrate import (
     threshold,
     tiers_for,
 )
-from slo.durations import format_duration, parse_duration
-from slo.errors import UserError
-from slo.generate import Options, Result
-from slo.model import SLO, BurnRateTier, Spec
-from slo.sliexpr import SliQueries, quote, sli_queries
+from triton_slo.dashboards.links import dashboard_url
+from triton_slo.durations import format_duration, parse_duration
+from triton_slo.errors import UserError
+from triton_slo.generate import Options, Result
+from triton_slo.model import SLO, BurnRateTier, Spec
+from triton_slo.runbooks import runbook_url
+from triton_slo.sliexpr import SliQueries, quote, sli_queries
 
 ERRORS = "slo:sli_errors:rate"
 EVENTS = "slo:sli_events:rate"

@@ -14,10 +14,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 import promql_parser
-
-from slo.burnrate import decimal_text
-from slo.durations import format_duration
-from slo.model import (
+from triton_slo.burnrate import decimal_text
+from triton_slo.durations import format_duration
+from triton_slo.model import (
     SLO,
     AccuracySLI,
     AvailabilitySLI,

@@ -12,9 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import promql_parser
-
-from slo.durations import format_duration
-from slo.model import (
+from triton_slo.durations import format_duration
+from triton_slo.model import (
     SLO,
     AccuracySLI,
     AvailabilitySLI,
@@ -34,7 +33,7 @@ from slo.model import (
     TimesliceSLI,
     Window,
 )
-from slo.specyaml import (
+from triton_slo.specyaml import (
     Mark,
     Reader,
     SpecError,
@@ -89,11 +88,11 @@ def parse_spec(text: str, file: str = "<spec>") -> Spec:
         version = first.get("version")
         api_version = first.get("apiVersion")
         if isinstance(api_version, str) and api_version.lower().startswith("openslo/"):
-            from slo.imports.openslo import read_openslo
+            from triton_slo.imports.openslo import read_openslo
 
             return read_openslo(docs, file)
         if isinstance(version, str) and version.startswith("prometheus/"):
-            from slo.imports.sloth import read_sloth
+            from triton_slo.imports.sloth import read_sloth
 
             return read_sloth(docs, file)
         if isinstance(api_version, str) and api_version.startswith("sloth.slok.dev/"):

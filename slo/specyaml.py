@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import yaml
-
-from slo.durations import parse_duration, parse_latency
+from triton_slo.durations import parse_duration, parse_latency
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,11 @@ import calendar
 import time as _time
 from dataclasses import dataclass, field
 
-from slo.burnrate import decimal_text, threshold
-from slo.durations import format_duration
-from slo.model import SLO, Spec
-from slo.promapi import PromAPI
-from slo.rules import SloPlan, plan
+from triton_slo.burnrate import decimal_text, threshold
+from triton_slo.durations import format_duration
+from triton_slo.model import SLO, Spec
+from triton_slo.promapi import PromAPI
+from triton_slo.rules import SloPlan, plan
 
 
 @dataclass

@@ -28,7 +28,7 @@ def shared_dir() -> Path:
 @pytest.fixture(scope="session")
 def webhook() -> Iterator[Any]:
     """A WebhookReceiver for Alertmanager notifications, shared by the session (``.clear()`` it)."""
-    from slo.stack.webhook import WebhookReceiver
+    from harness.stack.webhook import WebhookReceiver
 
     with WebhookReceiver() as hook:
         yield hook
@@ -37,7 +37,7 @@ def webhook() -> Iterator[Any]:
 @pytest.fixture(scope="session")
 def replay() -> Iterator[Any]:
     """A ReplayServer with no routes yet: ``replay.set("/my-test/metrics", file)``; use paths of your own."""
-    from slo.stack.replay import ReplayServer
+    from harness.stack.replay import ReplayServer
 
     with ReplayServer() as server:
         yield server
@@ -46,7 +46,7 @@ def replay() -> Iterator[Any]:
 @pytest.fixture(scope="session")
 def triton() -> Iterator[Any]:
     """The session's TritonServer with all three models. Switch faults off again (or use ``triton_faults``)."""
-    from slo.stack.triton import TritonServer
+    from harness.stack.triton import TritonServer
 
     with TritonServer() as server:
         yield server
@@ -64,7 +64,7 @@ def triton_faults(triton: Any) -> Iterator[Any]:
 @pytest.fixture(scope="session")
 def golden_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The held-out golden set as .npz (``inputs`` float32 (N,1,8,8), ``labels`` int64 (N))."""
-    from slo.stack.models import write_golden_set
+    from harness.stack.models import write_golden_set
 
     return write_golden_set(tmp_path_factory.mktemp("golden") / "golden.npz")
 
@@ -72,7 +72,7 @@ def golden_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def prometheus_factory(tmp_path: Path) -> Iterator[Callable[..., Any]]:
     """``prometheus_factory(scrape_targets, rule_files=[...], alertmanager_url=...)`` -> a started Prometheus."""
-    from slo.stack.prometheus import Prometheus
+    from harness.stack.prometheus import Prometheus
 
     started: list[Any] = []
 
@@ -91,7 +91,7 @@ def prometheus_factory(tmp_path: Path) -> Iterator[Callable[..., Any]]:
 @pytest.fixture
 def alertmanager_factory(tmp_path: Path, webhook: Any) -> Iterator[Callable[..., Any]]:
     """``alertmanager_factory(config=None)`` -> a started Alertmanager (default: everything to ``webhook``)."""
-    from slo.stack.alertmanager import Alertmanager, webhook_config
+    from harness.stack.alertmanager import Alertmanager, webhook_config
 
     started: list[Any] = []
 

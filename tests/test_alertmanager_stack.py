@@ -16,11 +16,10 @@ from typing import Any
 
 import pytest
 import yaml
-
-from alerts.alertmanager import build, retarget
-from slo.generate import Options, run_generators
-from slo.model import SLO, AvailabilitySLI, ModelRef, SLOAlerting, Spec, Window
-from slo.spec import load_spec
+from triton_slo.alerts.alertmanager import build, retarget
+from triton_slo.generate import Options, run_generators
+from triton_slo.model import SLO, AvailabilitySLI, ModelRef, SLOAlerting, Spec, Window
+from triton_slo.spec import load_spec
 
 pytestmark = pytest.mark.stack
 
@@ -68,7 +67,7 @@ def posted(alertname: str, severity: str, **labels: str) -> dict[str, Any]:
 
 def test_real_page_inhibition_and_endpoint_down(triton, webhook, prometheus_factory, alertmanager_factory,
                                                  tmp_path: Path) -> None:
-    from slo.stack.load import LoadGenerator
+    from harness.stack.load import LoadGenerator
 
     out = tmp_path / "out"
     spec = stack_spec(out)

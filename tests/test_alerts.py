@@ -11,14 +11,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from alerts import opsrules
-from alerts.generate import generate
-from alerts.opsrules import OPS_ALERTS, ops_rules
-from alerts.ruletests import humanize_duration, humanize_percentage, render
-from slo.generate import Options
-from slo.model import SLO, AvailabilitySLI, ModelRef, OpsThresholds, Service, ServiceAlerting, Spec, Window
-from slo.spec import load_spec
+from triton_slo.alerts import opsrules
+from triton_slo.alerts.generate import generate
+from triton_slo.alerts.opsrules import OPS_ALERTS, ops_rules
+from triton_slo.alerts.ruletests import humanize_duration, humanize_percentage, render
+from triton_slo.generate import Options
+from triton_slo.model import SLO, AvailabilitySLI, ModelRef, OpsThresholds, Service, ServiceAlerting, Spec, Window
+from triton_slo.spec import load_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "resnet-classifier.yaml"

@@ -5,8 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-
-from slo.burnrate import (
+from triton_slo.burnrate import (
     WORKBOOK_TIERS,
     budget_fraction,
     can_fire,
@@ -20,7 +19,7 @@ from slo.burnrate import (
     threshold,
     tiers_for,
 )
-from slo.model import SLO, AvailabilitySLI, BurnRateTier, SLOAlerting, Window
+from triton_slo.model import SLO, AvailabilitySLI, BurnRateTier, SLOAlerting, Window
 
 DAY = 86400
 

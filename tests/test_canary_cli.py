@@ -9,8 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from slo.cli import main
+from triton_slo.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -159,6 +158,6 @@ def test_flags_of_the_other_mode_are_refused(tmp_path, capsys):
 def test_installed_entry_point_runs_the_offline_judge(tmp_path):
     data = write(tmp_path, {"error_ratio": {"baseline": {"bad": 20, "total": 20000},
                                             "canary": {"bad": 100, "total": 20000}}})
-    done = subprocess.run([sys.executable, "-m", "slo", "canary", "judge", "--data", data, "--format", "json"],
+    done = subprocess.run([sys.executable, "-m", "triton_slo", "canary", "judge", "--data", data, "--format", "json"],
                           cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 1 and json.loads(done.stdout)["verdict"] == "FAIL"

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-
-from slo.canary import kayenta
-from slo.canary import simulate as sim
-from slo.canary.judge import Counts, MetricInput, Samples, Watch, judge, resolve_config
+from harness.canary import kayenta
+from harness.canary import simulate as sim
+from triton_slo.canary.judge import Counts, MetricInput, Samples, Watch, judge, resolve_config
 
 RUNS = 200
 

@@ -8,8 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-
-from slo.cli import main
+from triton_slo.cli import main
 
 pytestmark = pytest.mark.stack
 
@@ -45,7 +44,7 @@ canary:
 @pytest.fixture
 def loaded_stack(triton_faults, prometheus_factory, tmp_path: Path):
     """resnet_deep with a 50 ms latency fault and resnet_baseline, both under load for ~45 s."""
-    from slo.stack.load import LoadGenerator
+    from harness.stack.load import LoadGenerator
 
     prometheus = prometheus_factory([{"job": "triton", "targets": [triton_faults.metrics_address]}],
                                     scrape_interval="1s")

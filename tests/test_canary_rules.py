@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from slo.canary.rules import ALERT, generate
-from slo.generate import Options
-from slo.spec import load_spec
+from triton_slo.canary.rules import ALERT, generate
+from triton_slo.generate import Options
+from triton_slo.spec import load_spec
 
 SPEC = """\
 version: triton-slo/v1

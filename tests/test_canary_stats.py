@@ -6,10 +6,10 @@ import math
 
 import numpy as np
 import pytest
+from harness.canary import kayenta
 from scipy import optimize
 from scipy import stats as sps
-
-from slo.canary import kayenta, stats
+from triton_slo.canary import stats
 
 
 def test_welch_difference_matches_scipy_ttest():

@@ -12,17 +12,15 @@ import promql_parser
 import pytest
 import yaml
 from grafanalib import core as G
-
-from dashboards import links
-from dashboards.boards import BUILDERS
-from dashboards.generate import build, build_all, generate
-from dashboards.grafana import SCHEMA_VERSION, fix_thresholds, render
-from dashboards.lint import lint, panels_of, queries_of
-from dashboards.queries import default_values, fill_variables, regex_literal, slo_matchers
-from runbooks import runbook_url
-from slo.burnrate import tiers_for
-from slo.generate import Options
-from slo.model import (
+from triton_slo.burnrate import tiers_for
+from triton_slo.dashboards import links
+from triton_slo.dashboards.boards import BUILDERS
+from triton_slo.dashboards.generate import build, build_all, generate
+from triton_slo.dashboards.grafana import SCHEMA_VERSION, fix_thresholds, render
+from triton_slo.dashboards.lint import lint, panels_of, queries_of
+from triton_slo.dashboards.queries import default_values, fill_variables, regex_literal, slo_matchers
+from triton_slo.generate import Options
+from triton_slo.model import (
     SLO,
     AvailabilitySLI,
     Canary,
@@ -31,8 +29,9 @@ from slo.model import (
     TimesliceSLI,
     Window,
 )
-from slo.rules import plan
-from slo.spec import load_spec
+from triton_slo.rules import plan
+from triton_slo.runbooks import runbook_url
+from triton_slo.spec import load_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT.parent / "shared" / "schemas" / "dashboard.jsonschema.json"
@@ -202,7 +201,7 @@ def test_variable_values_are_escaped_for_promql_strings() -> None:
 
 def raw_triton_selectors(expr: str) -> list[str]:
     """Names of nv_inference_* selectors not inside an aggregation (sum/max/min ...)."""
-    from dashboards.lint import parse_template
+    from triton_slo.dashboards.lint import parse_template
 
     depth, raw = [0], []
 

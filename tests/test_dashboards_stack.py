@@ -16,14 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from dashboards.generate import build_all
-from dashboards.lint import queries_of
-from dashboards.queries import default_values, fill_variables
-from slo.cli import main
-from slo.generate import Options
-from slo.promapi import PromAPI
-from slo.spec import load_spec
+from triton_slo.cli import main
+from triton_slo.dashboards.generate import build_all
+from triton_slo.dashboards.lint import queries_of
+from triton_slo.dashboards.queries import default_values, fill_variables
+from triton_slo.generate import Options
+from triton_slo.promapi import PromAPI
+from triton_slo.spec import load_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "resnet-classifier.yaml"
@@ -52,7 +51,7 @@ MAY_BE_EMPTY: dict[tuple[str, str, str], str] = {
 
 def _rule_files(spec: Any, out: Path) -> list[Path]:
     files = []
-    for module_name in ("slo.rules", "slo.canary.rules"):
+    for module_name in ("triton_slo.rules", "triton_slo.canary.rules"):
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError:
@@ -67,13 +66,13 @@ def _rule_files(spec: Any, out: Path) -> list[Path]:
 def test_every_dashboard_query_returns_data_after_a_minute_of_load(
     triton: Any, replay: Any, golden_set: Path, prometheus_factory: Any, shared_dir: Path, tmp_path: Path,
 ) -> None:
-    from slo.stack.load import LoadGenerator
-    from slo.stack.ports import free_port
-    from slo.stack.process import ManagedProcess
+    from harness.stack.load import LoadGenerator
+    from harness.stack.ports import free_port
+    from harness.stack.process import ManagedProcess
 
     spec = load_spec(EXAMPLE)
     rules = _rule_files(spec, tmp_path / "generated")
-    assert rules, "slo.rules wrote no rule file"
+    assert rules, "triton_slo.rules wrote no rule file"
     replay.set("/dashboards/dcgm/metrics", shared_dir / "fixtures" / "dcgm_T4_under-load_ericsson_no-help-type.prom")
     token = tmp_path / "triton-token"
     token.write_text(triton.access_token)
@@ -81,7 +80,8 @@ def test_every_dashboard_query_returns_data_after_a_minute_of_load(
     config.write_text("probes:\n  interval: 2s\n  golden:\n    interval: 3s\n")
     port = free_port()
     exporter = ManagedProcess("triton-slo export", [
-        sys.executable, "-m", "slo", "export", "--triton", triton.http_url, "--triton-metrics", triton.metrics_url,
+        sys.executable, "-m", "triton_slo", "export", "--triton", triton.http_url,
+        "--triton-metrics", triton.metrics_url,
         "--triton-token-file", str(token), "--dcgm", replay.url("/dashboards/dcgm/metrics"),
         "--listen", f"127.0.0.1:{port}", "--golden", str(golden_set), "--no-passthrough", "--config", str(config),
     ], tmp_path / "exporter.log")

@@ -14,11 +14,10 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
-
-from slo.cli import main as cli_main
-from slo.demo import build_parser, main, options, run
-from slo.demo.compress import compress_spec, rewrite_alertmanager
-from slo.spec import parse_spec
+from harness.demo import build_parser, main, options, run
+from harness.demo.compress import compress_spec, rewrite_alertmanager
+from triton_slo.cli import main as cli_main
+from triton_slo.spec import parse_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "resnet-classifier.yaml"
@@ -185,7 +184,7 @@ def test_compressed_spec_loads_and_pages_within_minutes() -> None:
     assert spec.service.runbook_base_url == "file:///tmp/runbooks"
     assert doc["slos"][0]["window"] == "30d"  # the example itself is untouched
     assert any("30d -> 1d" in c for c in changes)
-    from slo.burnrate import tiers_for
+    from triton_slo.burnrate import tiers_for
 
     page_fast = tiers_for(next(s for s in spec.slos if s.name == "availability"))[0]
     assert (page_fast.long_window, page_fast.short_window) == (120, 10)
@@ -223,9 +222,9 @@ def test_rewritten_alertmanager_config_passes_amtool(tmp_path: Path) -> None:
 
 
 def test_without_the_recordings_it_says_so(monkeypatch, tmp_path: Path) -> None:
-    import slo.demo
+    import harness.demo
 
-    monkeypatch.setattr(slo.demo, "_shared_recording", lambda name: tmp_path / "absent" / name)
+    monkeypatch.setattr(harness.demo, "_shared_recording", lambda name: tmp_path / "absent" / name)
     parser = build_parser()
     opts = options(parser.parse_args(["--out", str(tmp_path)]), parser)
     assert opts.dcgm_recording is None and "NONE" in opts.dcgm_note and "not found" in opts.dcgm_note

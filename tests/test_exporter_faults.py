@@ -15,13 +15,12 @@ from pathlib import Path
 
 import bcrypt
 import pytest
+from harness.stack.replay import ReplayServer
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
 from test_exporter_helpers import FIXTURES, FaultyUpstream, exporter_args, samples, timed, value
-
-from exporters.config import build
-from exporters.exporter import Exporter, Result, Upstream
-from exporters.server import MetricsServer, load_web_config
-from slo.stack.replay import ReplayServer
+from triton_slo.exporters.config import build
+from triton_slo.exporters.exporter import Exporter, Result, Upstream
+from triton_slo.exporters.server import MetricsServer, load_web_config
 
 TIMEOUT = "1s"
 PROMPT_S = 2.5  # the 1 s deadline, with room for a loaded CI machine
@@ -261,7 +260,7 @@ def test_tls_and_basic_auth_from_web_config(tmp_path: Path, dcgm_upstream: Fault
 
 
 def test_bad_web_config_is_a_one_line_error(tmp_path: Path) -> None:
-    from slo.errors import UserError
+    from triton_slo.errors import UserError
 
     web = tmp_path / "web.yml"
     for body, message in [

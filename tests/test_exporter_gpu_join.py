@@ -14,14 +14,13 @@ import json
 from pathlib import Path
 
 import pytest
+from harness.stack.httpserver import BackgroundHTTPServer, QuietHandler
 from test_exporter_helpers import exporter_args
-
-from exporters.config import build
-from exporters.exporter import Exporter, model_gpu_family
-from exporters.render import render_own
-from exporters.server import MetricsServer, load_web_config
-from exporters.textparse import scan
-from slo.stack.httpserver import BackgroundHTTPServer, QuietHandler
+from triton_slo.exporters.config import build
+from triton_slo.exporters.exporter import Exporter, model_gpu_family
+from triton_slo.exporters.render import render_own
+from triton_slo.exporters.server import MetricsServer, load_web_config
+from triton_slo.exporters.textparse import scan
 
 GPU_MODEL_CONFIG = {  # the fields Triton's /config answer has for a GPU model (constructed)
     "name": "resnet_gpu", "platform": "onnxruntime_onnx", "backend": "onnxruntime", "max_batch_size": 64,
@@ -54,7 +53,7 @@ class _ConstructedTriton(QuietHandler):
 
 def test_model_gpu_info_from_metrics_uuid_wins_over_config(shared_dir: Path) -> None:
     dcgm = scan((shared_dir / "fixtures" / "dcgm_L4_kops_default-counters.prom").read_text())
-    from exporters.dcgm import gpu_index_by_uuid
+    from triton_slo.exporters.dcgm import gpu_index_by_uuid
 
     index = gpu_index_by_uuid(dcgm.families)
     uuid = "GPU-c2f76b33-7953-256e-8f33-1343419b1a1c"

@@ -27,15 +27,14 @@ import json
 from pathlib import Path
 
 import pytest
+from harness.stack.httpserver import BackgroundHTTPServer, QuietHandler
 from test_exporter_helpers import exporter_args
 from test_exporter_textparse import client_view, our_view
-
-from exporters.config import build
-from exporters.exporter import TRITON, TRITON_API, Exporter, model_families, model_gpu_family
-from exporters.render import render_own
-from exporters.textparse import Scan, parse_labels, scan
-from exporters.triton_api import summarize_config, summarize_stats
-from slo.stack.httpserver import BackgroundHTTPServer, QuietHandler
+from triton_slo.exporters.config import build
+from triton_slo.exporters.exporter import TRITON, TRITON_API, Exporter, model_families, model_gpu_family
+from triton_slo.exporters.render import render_own
+from triton_slo.exporters.textparse import Scan, parse_labels, scan
+from triton_slo.exporters.triton_api import summarize_config, summarize_stats
 
 RECORDING = Path(__file__).resolve().parent / "recordings" / "triton_gpu_H200"
 METRICS = ("metrics_idle.prom", "metrics_load.prom", "metrics_after.prom")

@@ -9,9 +9,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from harness.stack.httpserver import BackgroundHTTPServer, QuietHandler
 from prometheus_client.parser import text_string_to_metric_families
-
-from slo.stack.httpserver import BackgroundHTTPServer, QuietHandler
 
 FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
 

@@ -13,10 +13,9 @@ from pathlib import Path
 
 import pytest
 from test_exporter_helpers import TcpForwarder, exporter_args, value
-
-from exporters.config import build
-from exporters.exporter import Exporter
-from exporters.server import MetricsServer, load_web_config
+from triton_slo.exporters.config import build
+from triton_slo.exporters.exporter import Exporter
+from triton_slo.exporters.server import MetricsServer, load_web_config
 
 pytestmark = pytest.mark.stack
 MODELS = ("resnet_baseline", "resnet_deep", "resnet_concat")
@@ -157,12 +156,13 @@ def _timed(func):  # noqa: ANN001, ANN202
 
 def test_cli_serves_the_real_triton(triton, golden_set: Path, tmp_path: Path) -> None:  # noqa: ANN001
     """`triton-slo export` as a user runs it, with the token from an environment variable."""
-    from slo.stack.ports import free_port
+    from harness.stack.ports import free_port
 
     port = free_port()
     env = {**os.environ, "TRITON_TOKEN": triton.access_token}
     process = subprocess.Popen(
-        [sys.executable, "-m", "slo", "export", "--triton", triton.http_url, "--triton-metrics", triton.metrics_url,
+        [sys.executable, "-m", "triton_slo", "export", "--triton", triton.http_url,
+         "--triton-metrics", triton.metrics_url,
          "--listen", f"127.0.0.1:{port}", "--triton-token-env", "TRITON_TOKEN", "--golden", str(golden_set)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=Path(__file__).resolve().parents[1],
     )

@@ -1,4 +1,4 @@
-"""exporters.textparse against prometheus_client.parser (the oracle) on every real recording."""
+"""triton_slo.exporters.textparse against prometheus_client.parser (the oracle) on every real recording."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
-
-from exporters import textparse
+from triton_slo.exporters import textparse
 
 FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
 RECORDINGS = sorted(FIXTURES.glob("*.prom")) if FIXTURES.is_dir() else []

@@ -8,11 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
-
-from exporters import dcgm, render, textparse
-from exporters.probes import GoldenSet, load_golden, score
-from exporters.triton_api import summarize_config, summarize_stats
-from slo.cli import main
+from triton_slo.cli import main
+from triton_slo.exporters import dcgm, render, textparse
+from triton_slo.exporters.probes import GoldenSet, load_golden, score
+from triton_slo.exporters.triton_api import summarize_config, summarize_stats
 
 FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
 
@@ -218,7 +217,7 @@ def test_config_file_errors_name_file_and_key(tmp_path: Path, capsys: pytest.Cap
 def test_metrics_url_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     import argparse
 
-    from exporters.config import build
+    from triton_slo.exporters.config import build
 
     monkeypatch.setenv("MY_TOKEN", "s3cret-value")
     args = argparse.Namespace(triton="http://10.0.0.5:8000", triton_metrics=None, dcgm="http://10.0.0.5:9400",

@@ -11,11 +11,10 @@ from pathlib import Path
 import pytest
 import yaml
 from test_rule_tests import _checked_slos
-
-from slo import generate as generate_module
-from slo.errors import UserError
-from slo.generate import Background, Options, run_generators
-from slo.spec import load_spec
+from triton_slo import generate as generate_module
+from triton_slo.errors import UserError
+from triton_slo.generate import Background, Options, run_generators
+from triton_slo.spec import load_spec
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "resnet-classifier.yaml"
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="forking is used on Linux only")

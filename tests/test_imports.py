@@ -8,10 +8,9 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-
-from slo.model import RatioSLI, SLOAlerting, TimesliceSLI, Window
-from slo.spec import load_spec
-from slo.specyaml import SpecError
+from triton_slo.model import RatioSLI, SLOAlerting, TimesliceSLI, Window
+from triton_slo.spec import load_spec
+from triton_slo.specyaml import SpecError
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 PROBLEM_LINE = re.compile(r"^(?P<file>.+):(?P<line>\d+):(?P<col>\d+): (?P<message>.+)$")

@@ -1,4 +1,4 @@
-"""`triton-slo generate --target kubernetes`: the objects validate against slo/k8s_schemas/, the rules
+"""`triton-slo generate --target kubernetes`: the objects validate against tests/k8s_schemas/, the rules
 inside PrometheusRules pass promtool, the AlertmanagerConfig rebuilds into an alertmanager.yaml that
 amtool and a real Alertmanager accept and that routes like the original, and the Deployment's
 arguments start the real exporter on the port and path its probes and ServiceMonitor use."""
@@ -19,15 +19,14 @@ import jsonschema
 import pytest
 import requests
 import yaml
-
-from slo import kubernetes as k8s
-from slo.errors import UserError
-from slo.generate import GENERATORS, Options
-from slo.model import Service, Spec
+from triton_slo import kubernetes as k8s
+from triton_slo.errors import UserError
+from triton_slo.generate import GENERATORS, Options
+from triton_slo.model import Service, Spec
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMAS = {
-    kind: json.loads((REPO / "slo" / "k8s_schemas" / f"{kind.lower()}.json").read_text())
+    kind: json.loads((REPO / "tests" / "k8s_schemas" / f"{kind.lower()}.json").read_text())
     for kind in ("PrometheusRule", "ServiceMonitor", "AlertmanagerConfig", "ConfigMap", "Deployment", "Service")
 }
 PROMTOOL = shutil.which("promtool")
@@ -387,8 +386,8 @@ def test_exporter_objects_fit_together(out: Path) -> None:
 def test_exporter_args_are_accepted_by_the_real_exporter_config(out: Path) -> None:
     import argparse
 
-    from exporters import cli
-    from exporters.config import build
+    from triton_slo.exporters import cli
+    from triton_slo.exporters.config import build
 
     objects, _ = generated(out)
     args = by_kind(objects, "Deployment")[0]["spec"]["template"]["spec"]["containers"][0]["args"]
@@ -408,8 +407,8 @@ def test_deployment_args_start_the_real_exporter_and_its_probe_path_answers(out:
                                                                             replay: Any) -> None:
     """Run `triton-slo export` with the container's arguments (Triton and DCGM pointed at a loopback
     replay of real recordings, and a free port instead of 9874) and GET the probe's path."""
-    from slo.stack.ports import free_port
-    from slo.stack.process import ManagedProcess
+    from harness.stack.ports import free_port
+    from harness.stack.process import ManagedProcess
 
     fixtures = REPO.parent / "shared" / "fixtures"
     if not fixtures.is_dir():
@@ -426,7 +425,7 @@ def test_deployment_args_start_the_real_exporter_and_its_probe_path_answers(out:
     args[args.index("--triton") + 2:args.index("--triton") + 2] = [
         "--triton-metrics", replay.url("/k8s-test/triton/metrics"), "--no-probes"]
     probe = container["readinessProbe"]["httpGet"]
-    with ManagedProcess("exporter", [sys.executable, "-m", "slo", *args], tmp_path / "exporter.log") as proc:
+    with ManagedProcess("exporter", [sys.executable, "-m", "triton_slo", *args], tmp_path / "exporter.log") as proc:
         url = f"http://127.0.0.1:{port}{probe['path']}"
         proc.wait_for_url(url, timeout=30)
         body = requests.get(url, timeout=10).text
@@ -638,7 +637,7 @@ def test_alertmanager_config_round_trips_through_amtool_and_routes_the_same(out:
 
 @pytest.mark.timeout(60)
 def test_real_alertmanager_loads_the_rebuilt_config(out: Path, tmp_path: Path, alertmanager_factory: Any) -> None:
-    from slo.stack.alertmanager import ALERTMANAGER_BINARIES
+    from harness.stack.alertmanager import ALERTMANAGER_BINARIES
 
     if not any(shutil.which(b) for b in ALERTMANAGER_BINARIES):
         pytest.skip("no Alertmanager binary installed")
@@ -797,14 +796,14 @@ def test_rerun_removes_objects_that_no_longer_exist_and_keeps_foreign_files(out:
 
 # --- the real generate command ---------------------------------------------------------------------
 
-REGISTERED = "slo.kubernetes" in [module for _, module in GENERATORS]
+REGISTERED = "triton_slo.kubernetes" in [module for _, module in GENERATORS]
 # Runs the CLI's own main(); appends slo.kubernetes to the generators first when the lead has not yet.
 _GENERATE = """
 import sys
-import slo.generate as g
-if "slo.kubernetes" not in [m for _, m in g.GENERATORS]:
-    g.GENERATORS = g.GENERATORS + (("Kubernetes objects", "slo.kubernetes"),)
-from slo.cli import main
+import triton_slo.generate as g
+if "triton_slo.kubernetes" not in [m for _, m in g.GENERATORS]:
+    g.GENERATORS = g.GENERATORS + (("Kubernetes objects", "triton_slo.kubernetes"),)
+from triton_slo.cli import main
 sys.exit(main(sys.argv[1:]))
 """
 
@@ -880,9 +879,10 @@ def test_generated_alertmanager_config_rebuilds_and_routes_like_the_generated_fi
 def test_cli_registers_the_kubernetes_generator(tmp_path: Path) -> None:
     """Plain `triton-slo generate ... --target kubernetes`: the objects appear without any patching."""
     if not REGISTERED:
-        pytest.skip("slo.kubernetes is not in slo.generate.GENERATORS yet (the lead appends it last)")
+        pytest.skip("triton_slo.kubernetes is not in slo.generate.GENERATORS yet (the lead appends it last)")
     out = tmp_path / "out"
-    done = subprocess.run([sys.executable, "-m", "slo", "generate", str(REPO / "examples" / "resnet-classifier.yaml"),
+    done = subprocess.run([sys.executable, "-m", "triton_slo", "generate",
+                           str(REPO / "examples" / "resnet-classifier.yaml"),
                            "-o", str(out), "--target", "kubernetes"], capture_output=True, text=True, timeout=110,
                           cwd=REPO)
     assert done.returncode == 0, done.stdout + done.stderr

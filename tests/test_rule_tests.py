@@ -17,10 +17,9 @@ import numpy as np
 import promql_parser
 import pytest
 import yaml
-
-from slo import refmodel, rule_tests, rules
-from slo.generate import Options
-from slo.model import SLO, ModelRef, RatioSLI, Service, SLOAlerting, Spec, TimesliceSLI, Window
+from triton_slo import refmodel, rule_tests, rules
+from triton_slo.generate import Options
+from triton_slo.model import SLO, ModelRef, RatioSLI, Service, SLOAlerting, Spec, TimesliceSLI, Window
 
 PROMTOOL = shutil.which("promtool")
 needs_promtool = pytest.mark.skipif(PROMTOOL is None, reason="promtool is not installed")
@@ -289,7 +288,7 @@ def test_unsupported_expressions_raise():
 @pytest.mark.parametrize("example", ["sloth-triton.yaml", "openslo-triton.yaml", "resnet-classifier.yaml"])
 def test_every_slo_of_the_examples_gets_generated_tests_that_pass(tmp_path, example):
     """Sloth's and OpenSLO's own shapes (name regexes, total minus good, raw ratios) included."""
-    from slo.cli import main
+    from triton_slo.cli import main
 
     examples = Path(__file__).resolve().parents[1] / "examples"
     assert main(["generate", str(examples / example), "-o", str(tmp_path)]) == 0
@@ -303,7 +302,7 @@ def test_every_slo_of_the_examples_gets_generated_tests_that_pass(tmp_path, exam
 
 
 def _specs(path: Path) -> list:
-    from slo.spec import load_spec
+    from triton_slo.spec import load_spec
 
     loaded = load_spec(path)
     return loaded if isinstance(loaded, list) else [loaded]
@@ -313,8 +312,7 @@ def _specs(path: Path) -> list:
 def test_tests_built_in_two_processes_pass_promtool_and_cover_every_slo(tmp_path, monkeypatch):
     """Large specs split their SLOs over two forked processes (forced here for a small spec)."""
     from test_rules import ALL_KINDS
-
-    from slo import generate as generate_module
+    from triton_slo import generate as generate_module
 
     spec = spec_of(*CUSTOM, *(s for s in ALL_KINDS if s.name not in {c.name for c in CUSTOM}))
     sequential, notes = generate(tmp_path / "one", spec)

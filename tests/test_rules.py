@@ -10,12 +10,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from slo import rule_tests, rules
-from slo.burnrate import detection_seconds
-from slo.errors import UserError
-from slo.generate import Options
-from slo.model import (
+from triton_slo import rule_tests, rules
+from triton_slo.burnrate import detection_seconds
+from triton_slo.errors import UserError
+from triton_slo.generate import Options
+from triton_slo.model import (
     SLO,
     AccuracySLI,
     AvailabilitySLI,
@@ -29,7 +28,7 @@ from slo.model import (
     TimesliceSLI,
     Window,
 )
-from slo.spec import load_spec
+from triton_slo.spec import load_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "resnet-classifier.yaml"
@@ -290,8 +289,8 @@ def test_sloth_severities_are_routed_and_inhibited_as_pages_and_tickets(tmp_path
     import dataclasses
     import shutil as _shutil
 
-    from alerts.alertmanager import build
-    from slo.model import Receiver, ServiceAlerting
+    from triton_slo.alerts.alertmanager import build
+    from triton_slo.model import Receiver, ServiceAlerting
 
     source = tmp_path / "sloth.yaml"
     source.write_text(SLOTH_GETTING_STARTED)

@@ -7,11 +7,10 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-
-from slo import rules
-from slo.burnrate import detection_seconds
-from slo.generate import Options
-from slo.model import SLO, AvailabilitySLI, ModelRef, Service, SLOAlerting, Spec, Window
+from triton_slo import rules
+from triton_slo.burnrate import detection_seconds
+from triton_slo.generate import Options
+from triton_slo.model import SLO, AvailabilitySLI, ModelRef, Service, SLOAlerting, Spec, Window
 
 pytestmark = pytest.mark.stack
 MODEL = "resnet_baseline"
@@ -19,7 +18,7 @@ MODEL = "resnet_baseline"
 
 def test_failing_model_pages_through_alertmanager_and_clears(triton_faults, prometheus_factory,
                                                              alertmanager_factory, webhook, tmp_path: Path):
-    from slo.stack.load import LoadGenerator
+    from harness.stack.load import LoadGenerator
 
     # A 6h window scales the Workbook tiers by 1/120: the fast page reads 30s and 3s windows.
     slo = SLO("availability", Decimal("99"), Window(6 * 3600, "6h"), AvailabilitySLI(),

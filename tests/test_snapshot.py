@@ -8,15 +8,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from dashboards.generate import build
-from dashboards.lint import panels_of
-from dashboards.queries import default_values
-from dashboards.snapshot import DPI, FIGURE_WIDTH_IN, _figure_size, collect, draw, format_value, legend
-from slo.cli import main
-from slo.promapi import PromAPI
-from slo.spec import load_spec
-from slo.stack.ports import free_port
+from harness.stack.ports import free_port
+from triton_slo.cli import main
+from triton_slo.dashboards.generate import build
+from triton_slo.dashboards.lint import panels_of
+from triton_slo.dashboards.queries import default_values
+from triton_slo.dashboards.snapshot import DPI, FIGURE_WIDTH_IN, _figure_size, collect, draw, format_value, legend
+from triton_slo.promapi import PromAPI
+from triton_slo.spec import load_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "resnet-classifier.yaml"
@@ -43,8 +42,8 @@ def test_legends_follow_grafanas_legend_format() -> None:
 @pytest.fixture(scope="module")
 def prometheus(shared_dir: Path) -> Iterator[str]:
     """Prometheus scraping the Triton recordings (scrape1, then scrape2: counters move) and a busy T4."""
-    from slo.stack.prometheus import Prometheus
-    from slo.stack.replay import ReplayServer
+    from harness.stack.prometheus import Prometheus
+    from harness.stack.replay import ReplayServer
 
     fixtures = shared_dir / "fixtures"
     routes = {"/triton": fixtures / "triton_T4_7models_scrape1_sonic.prom",

@@ -12,11 +12,10 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-
-from slo.cli import main
-from slo.model import AccuracySLI, AvailabilitySLI, LatencySLI, RatioSLI, TimesliceSLI
-from slo.spec import load_spec
-from slo.specyaml import SpecError
+from triton_slo.cli import main
+from triton_slo.model import AccuracySLI, AvailabilitySLI, LatencySLI, RatioSLI, TimesliceSLI
+from triton_slo.spec import load_spec
+from triton_slo.specyaml import SpecError
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -645,7 +644,7 @@ def test_python_m_slo_validate_on_a_broken_copy(tmp_path: Path) -> None:
     broken = text.replace("window: 28d", "window: 28 days").replace("threshold: 0.1", "threshold: [0.1]")
     bad = tmp_path / "broken.yaml"
     bad.write_text(broken)
-    result = subprocess.run([sys.executable, "-m", "slo", "validate", str(bad)], capture_output=True, text=True,
+    result = subprocess.run([sys.executable, "-m", "triton_slo", "validate", str(bad)], capture_output=True, text=True,
                             timeout=120, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert result.returncode == 2, result
     assert result.stdout == ""

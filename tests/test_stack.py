@@ -8,9 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import requests
-
-from slo.stack.replay import ReplayServer
-from slo.stack.webhook import WebhookReceiver
+from harness.stack.replay import ReplayServer
+from harness.stack.webhook import WebhookReceiver
 
 
 def test_replay_serves_recordings_byte_for_byte_and_switches_files(shared_dir: Path) -> None:
@@ -54,8 +53,8 @@ def test_webhook_records_notifications_and_waits_for_a_match() -> None:
 
 
 def test_wait_for_url_times_out_with_the_log_tail(tmp_path: Path) -> None:
-    from slo.stack.ports import free_port
-    from slo.stack.process import ManagedProcess, StackError
+    from harness.stack.ports import free_port
+    from harness.stack.process import ManagedProcess, StackError
 
     argv = ["bash", "-c", "echo starting up; echo still here >&2; sleep 30"]
     with ManagedProcess("Slowpoke", argv, tmp_path / "slow.log") as process:
@@ -64,8 +63,8 @@ def test_wait_for_url_times_out_with_the_log_tail(tmp_path: Path) -> None:
 
 
 def test_wait_for_url_reports_an_early_exit(tmp_path: Path) -> None:
-    from slo.stack.ports import free_port
-    from slo.stack.process import ManagedProcess, StackError
+    from harness.stack.ports import free_port
+    from harness.stack.process import ManagedProcess, StackError
 
     with ManagedProcess("Quitter", ["bash", "-c", "echo bad flag; exit 3"], tmp_path / "q.log") as process:
         with pytest.raises(StackError, match=r"(?s)Quitter exited with code 3 .*bad flag"):
@@ -73,7 +72,7 @@ def test_wait_for_url_reports_an_early_exit(tmp_path: Path) -> None:
 
 
 def test_stop_kills_the_whole_process_group(tmp_path: Path) -> None:
-    from slo.stack.process import ManagedProcess
+    from harness.stack.process import ManagedProcess
 
     pid_file = tmp_path / "child.pid"
     # The child ignores SIGTERM, so only the group-wide SIGKILL after the grace period ends it.
@@ -102,7 +101,7 @@ def _alive(pid: int) -> bool:
 
 
 def test_golden_set_contract(golden_set: Path) -> None:
-    from slo.stack.models import GOLDEN_SIZE, load_digits_split
+    from harness.stack.models import GOLDEN_SIZE, load_digits_split
 
     with np.load(golden_set) as data:
         assert set(data.files) == {"inputs", "labels"}
@@ -117,8 +116,8 @@ def test_golden_set_contract(golden_set: Path) -> None:
 
 
 def test_faults_reject_unknown_names_and_parameters() -> None:
-    from slo.stack.faults import FaultError, ServedModel
-    from slo.stack.models import ARCHITECTURES
+    from harness.stack.faults import FaultError, ServedModel
+    from harness.stack.models import ARCHITECTURES
 
     served = ServedModel("m", ARCHITECTURES["resnet_baseline"].build().eval())
     with pytest.raises(FaultError, match="unknown fault 'slow'"):
@@ -193,7 +192,7 @@ def test_prometheus_scrapes_triton_and_replay_and_alerts_reach_the_webhook(
 
 @pytest.mark.stack
 def test_prometheus_reload_reports_a_bad_rule_file(prometheus_factory, tmp_path: Path) -> None:
-    from slo.stack.process import StackError
+    from harness.stack.process import StackError
 
     good = tmp_path / "good.yml"
     good.write_text("groups:\n- name: g\n  rules:\n  - record: one\n    expr: vector(1)\n")
@@ -208,7 +207,7 @@ def test_prometheus_reload_reports_a_bad_rule_file(prometheus_factory, tmp_path:
 
 
 def test_prometheus_rejects_a_target_without_job() -> None:
-    from slo.stack.prometheus import Prometheus
+    from harness.stack.prometheus import Prometheus
 
     with pytest.raises(ValueError, match="needs 'job'"):
         Prometheus([{"targets": ["127.0.0.1:1"]}])
@@ -216,8 +215,8 @@ def test_prometheus_rejects_a_target_without_job() -> None:
 
 @pytest.mark.stack
 def test_prometheus_reports_its_log_when_it_cannot_start(tmp_path: Path) -> None:
-    from slo.stack.process import StackError
-    from slo.stack.prometheus import Prometheus
+    from harness.stack.process import StackError
+    from harness.stack.prometheus import Prometheus
 
     prometheus = Prometheus([], workdir=tmp_path, rule_files=[tmp_path / "missing.yml"])
     prometheus.rule_files = []
@@ -302,7 +301,7 @@ def test_unknown_fault_is_refused(triton_faults) -> None:
 
 @pytest.mark.stack
 def test_load_generator_paces_requests_and_stops_by_itself(triton) -> None:
-    from slo.stack.load import LoadGenerator
+    from harness.stack.load import LoadGenerator
 
     before = triton.statistics("resnet_baseline")["model_stats"][0]["inference_stats"]["success"]["count"]
     began = time.monotonic()
@@ -317,7 +316,7 @@ def test_load_generator_paces_requests_and_stops_by_itself(triton) -> None:
 
 
 def test_load_generator_bounds() -> None:
-    from slo.stack.load import LoadGenerator
+    from harness.stack.load import LoadGenerator
 
     with pytest.raises(ValueError, match="duration_s"):
         LoadGenerator("http://127.0.0.1:1", "m", rate_per_s=1, batch_size=1, duration_s=0)
@@ -328,7 +327,7 @@ def test_load_generator_bounds() -> None:
 @pytest.mark.stack
 def test_a_second_triton_restarts_and_survives_a_kill(tmp_path: Path) -> None:
     """Start, crash (SIGKILL), start again from cached weights, unload, stop: nothing is left behind."""
-    from slo.stack.triton import TritonServer
+    from harness.stack.triton import TritonServer
 
     server = TritonServer(models=["resnet_baseline"], workdir=tmp_path)
     with server:
@@ -352,7 +351,7 @@ def test_a_second_triton_restarts_and_survives_a_kill(tmp_path: Path) -> None:
 
 
 def test_demo_refuses_unknown_models(capsys: pytest.CaptureFixture[str]) -> None:
-    from slo.stack.__main__ import main
+    from harness.stack.__main__ import main
 
     assert main(["--models", "resnet_huge"]) == 2
     assert "unknown ['resnet_huge']" in capsys.readouterr().err

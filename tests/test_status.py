@@ -8,8 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-
-from slo.cli import main
+from triton_slo.cli import main
 
 pytestmark = pytest.mark.skipif(shutil.which("prometheus") is None, reason="prometheus is not installed")
 
@@ -56,8 +55,8 @@ def _metrics(k: int) -> str:
 
 @pytest.fixture(scope="module")
 def prometheus(tmp_path_factory):
-    from slo.stack.prometheus import Prometheus
-    from slo.stack.replay import ReplayServer
+    from harness.stack.prometheus import Prometheus
+    from harness.stack.replay import ReplayServer
 
     folder = tmp_path_factory.mktemp("status")
     metrics = folder / "metrics.prom"
@@ -114,7 +113,7 @@ def test_status_exits_1_when_a_budget_is_exhausted(prometheus, tmp_path, capsys)
 
 
 def test_status_unreachable_prometheus_is_one_line_exit_2(tmp_path, capsys):
-    from slo.stack.ports import free_port
+    from harness.stack.ports import free_port
 
     code = main(["status", _spec(tmp_path, "99"), "--prometheus", f"http://127.0.0.1:{free_port()}",
                  "--query-timeout", "2"])

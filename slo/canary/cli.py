@@ -14,9 +14,9 @@ import argparse
 import json
 import sys
 
-from slo.canary.judge import EXIT_CODES, judge
-from slo.errors import UserError
-from slo.promapi import add_prometheus_arguments
+from triton_slo.canary.judge import EXIT_CODES, judge
+from triton_slo.errors import UserError
+from triton_slo.promapi import add_prometheus_arguments
 
 HELP = "judge a canary against its baseline (online from Prometheus, or `canary judge --data FILE`)"
 
@@ -67,13 +67,13 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--data and --config belong to the offline judge: `triton-slo canary judge --data FILE`")
     if not args.prometheus:
         raise UserError("--prometheus URL is required (or judge a file offline: `triton-slo canary judge --data FILE`)")
-    from slo.canary import online
+    from triton_slo.canary import online
 
     return online.run(args)
 
 
 def _run_offline(args: argparse.Namespace) -> int:
-    from slo.canary.offline import JudgeSettings, load_config, load_data
+    from triton_slo.canary.offline import JudgeSettings, load_config, load_data
 
     given = [f"--{name}" for name in _ONLINE_ONLY if getattr(args, name, None)]
     if given:
@@ -90,7 +90,7 @@ def _run_offline(args: argparse.Namespace) -> int:
 
 
 def emit(args: argparse.Namespace, decision, inputs, **extra) -> None:
-    from slo.canary import report
+    from triton_slo.canary import report
 
     if args.report:
         report.write_html(args.report, decision, inputs)

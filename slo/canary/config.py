@@ -9,7 +9,7 @@ import math
 import re
 from dataclasses import dataclass, replace
 
-from slo.errors import UserError
+from triton_slo.errors import UserError
 
 KINDS = ("latency", "error_ratio", "accuracy", "memory", "nonfinite", "generic")
 MIN_SAMPLES = 5

@@ -19,9 +19,8 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy import stats as sps
-
-from slo.canary import stats
-from slo.canary.config import (  # noqa: F401 - the judge's configuration, re-exported
+from triton_slo.canary import stats
+from triton_slo.canary.config import (  # noqa: F401 - the judge's configuration, re-exported
     CONFIG_FIELDS,
     KINDS,
     MIN_SAMPLES,
@@ -30,7 +29,7 @@ from slo.canary.config import (  # noqa: F401 - the judge's configuration, re-ex
     defaults_for,
     resolve_config,
 )
-from slo.errors import UserError
+from triton_slo.errors import UserError
 
 PASS, FAIL, INCONCLUSIVE, MARGINAL = "PASS", "FAIL", "INCONCLUSIVE", "MARGINAL"
 VERDICT_CODES = (PASS, FAIL, INCONCLUSIVE)  # per-check verdict arrays hold indexes into this

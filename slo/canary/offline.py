@@ -16,9 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import yaml
-
-from slo.canary.judge import CONFIG_FIELDS, Counts, MetricInput, Samples, resolve_config
-from slo.errors import UserError
+from triton_slo.canary.judge import CONFIG_FIELDS, Counts, MetricInput, Samples, resolve_config
+from triton_slo.errors import UserError
 
 ARMS = ("baseline", "canary")
 

@@ -16,12 +16,11 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-
-from slo.canary.judge import EXIT_CODES, Counts, MetricInput, Samples, Watch, judge, resolve_config
-from slo.durations import parse_duration
-from slo.errors import UserError
-from slo.model import Canary, CanaryMetric, LatencySLI, Spec
-from slo.promapi import PromAPI
+from triton_slo.canary.judge import EXIT_CODES, Counts, MetricInput, Samples, Watch, judge, resolve_config
+from triton_slo.durations import parse_duration
+from triton_slo.errors import UserError
+from triton_slo.model import Canary, CanaryMetric, LatencySLI, Spec
+from triton_slo.promapi import PromAPI
 
 DEFAULT_METRICS = (CanaryMetric("error_ratio", critical=True), CanaryMetric("latency", margin="10%", critical=True))
 
@@ -221,7 +220,7 @@ def _le(seconds: float) -> str:
 def _settings(args: argparse.Namespace) -> tuple[Canary, Spec | None]:
     spec = None
     if args.spec:
-        from slo.spec import load_spec
+        from triton_slo.spec import load_spec
 
         spec = load_spec(args.spec)
     return (spec.canary if spec and spec.canary else Canary()), spec
@@ -275,7 +274,7 @@ def _judge_once(args, api, selectors, metrics, spec, start, end, alpha, weight, 
     puller = Puller(api, selectors)
     inputs = collect(puller, metrics, window, spec)
     decision = judge(inputs, alpha, weight / 100, watch)
-    from slo.canary.cli import emit
+    from triton_slo.canary.cli import emit
 
     emit(args, decision, inputs, baseline=selectors["baseline"], canary=selectors["canary"],
          window={"start": window.start, "end": window.end, "slices": window.slices})
@@ -298,7 +297,7 @@ def _watch(args, api, selectors, metrics, spec, start, alpha, weight, window_s, 
             summary = ", ".join(f"{n} {v[0]}" for n, v in decision.metric_verdicts.items())
             print(f"look {watch.looks} at {now:.0f}: {verdict} ({summary})", file=sys.stderr, flush=True)
             if verdict in ("FAIL", "PASS") or final:
-                from slo.canary.cli import emit
+                from triton_slo.canary.cli import emit
 
                 emit(args, decision, inputs, baseline=selectors["baseline"], canary=selectors["canary"],
                      looks=watch.looks)

@@ -9,9 +9,8 @@ import math
 from pathlib import Path
 
 import numpy as np
-
-from slo.canary.judge import VERDICT_CODES, Check, Counts, Decision, MetricInput, more_needed
-from slo.errors import UserError
+from triton_slo.canary.judge import VERDICT_CODES, Check, Counts, Decision, MetricInput, more_needed
+from triton_slo.errors import UserError
 
 
 def _num(x: float) -> str:

@@ -12,11 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
-
-from slo.canary.config import Margin, resolve_config
-from slo.durations import format_duration
-from slo.generate import Options, Result
-from slo.model import Canary, Spec
+from triton_slo.canary.config import Margin, resolve_config
+from triton_slo.durations import format_duration
+from triton_slo.generate import Options, Result
+from triton_slo.model import Canary, Spec
 
 ALERT = "TritonSloCanaryRegression"
 MIN_REQUESTS = 100  # per arm in the window, before a delta may alert
@@ -34,7 +33,7 @@ def _escape(value: str) -> str:
 
 def _runbook(spec: Spec) -> str:
     try:
-        from runbooks import runbook_url
+        from triton_slo.runbooks import runbook_url
 
         return runbook_url(spec.service.runbook_base_url, ALERT)
     except ImportError:
@@ -43,7 +42,7 @@ def _runbook(spec: Spec) -> str:
 
 def _dashboard(spec: Spec) -> str:
     try:
-        from dashboards.links import dashboard_url
+        from triton_slo.dashboards.links import dashboard_url
 
         return dashboard_url(spec.service, ALERT)
     except ImportError:

@@ -7,10 +7,10 @@ import json
 import sys
 from pathlib import Path
 
-from slo.errors import UserError
-from slo.generate import Options, run_generators
-from slo.spec import load_spec
-from slo.specyaml import SpecError
+from triton_slo.errors import UserError
+from triton_slo.generate import Options, run_generators
+from triton_slo.spec import load_spec
+from triton_slo.specyaml import SpecError
 
 HELP = "generate rules, promtool tests, alertmanager.yaml, dashboards and runbooks from SLO specs"
 

@@ -7,12 +7,12 @@ import json
 import sys
 from datetime import datetime
 
-from slo.durations import parse_duration
-from slo.errors import UserError
-from slo.promapi import PromAPI, add_prometheus_arguments
-from slo.spec import load_spec
-from slo.specyaml import SpecError
-from slo.status import as_json, as_table, spec_status
+from triton_slo.durations import parse_duration
+from triton_slo.errors import UserError
+from triton_slo.promapi import PromAPI, add_prometheus_arguments
+from triton_slo.spec import load_spec
+from triton_slo.specyaml import SpecError
+from triton_slo.status import as_json, as_table, spec_status
 
 HELP = "show each SLO's SLI, error budget left, burn rates and the alerts that would fire now"
 

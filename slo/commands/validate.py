@@ -6,8 +6,8 @@ import argparse
 import json
 import sys
 
-from slo.spec import describe_slo, load_spec
-from slo.specyaml import SpecError
+from triton_slo.spec import describe_slo, load_spec
+from triton_slo.specyaml import SpecError
 
 HELP = "check SLO specs (triton-slo, Sloth prometheus/v1, OpenSLO v1); problems as FILE:LINE:COL: message"
 

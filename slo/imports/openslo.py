@@ -41,11 +41,10 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import promql_parser
-
-from slo.durations import format_duration
-from slo.model import SLO, RatioSLI, Service, Spec, TimesliceSLI, Window
-from slo.spec import WINDOW_PLACEHOLDER, _objective, check_promql
-from slo.specyaml import (
+from triton_slo.durations import format_duration
+from triton_slo.model import SLO, RatioSLI, Service, Spec, TimesliceSLI, Window
+from triton_slo.spec import WINDOW_PLACEHOLDER, _objective, check_promql
+from triton_slo.specyaml import (
     LABEL_NAME,
     Mark,
     Reader,

@@ -26,9 +26,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from slo.model import SLO, RatioSLI, Service, SLOAlerting, Spec, Window
-from slo.spec import _objective, _promql, _str_map
-from slo.specyaml import (
+from triton_slo.model import SLO, RatioSLI, Service, SLOAlerting, Spec, Window
+from triton_slo.spec import _objective, _promql, _str_map
+from triton_slo.specyaml import (
     Mark,
     Reader,
     SpecError,

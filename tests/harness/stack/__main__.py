@@ -1,4 +1,4 @@
-"""``python -m slo.stack``: start the real stack, drive load, print a summary, stop everything."""
+"""``python -m harness.stack``: start the real stack, drive load, print a summary, stop everything."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 
-from slo.stack.models import MODEL_NAMES
+from harness.stack.models import MODEL_NAMES
 
 
 def _positive(kind: Callable[[str], float]) -> Callable[[str], float]:
@@ -25,7 +25,7 @@ def _positive(kind: Callable[[str], float]) -> Callable[[str], float]:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m slo.stack",
+        prog="python -m harness.stack",
         description="Start Triton (residual models), Prometheus and Alertmanager on loopback, "
         "drive load, print a summary and stop.",
     )
@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _p99_ms(prometheus, model: str) -> str:  # noqa: ANN001 - slo.stack.prometheus.Prometheus
+def _p99_ms(prometheus, model: str) -> str:  # noqa: ANN001 - harness.stack.prometheus.Prometheus
     result = prometheus.query(f'nv_inference_request_summary_us{{model="{model}",quantile="0.99"}}')
     values = [float(r["value"][1]) for r in result]
     return f"{max(values) / 1000:.1f}" if values and values[0] == values[0] else "n/a"
@@ -54,13 +54,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     unknown = [m for m in models if m not in MODEL_NAMES]
     if unknown or not models:
-        print(f"python -m slo.stack: error: --models: unknown {unknown or 'empty'} "
+        print(f"python -m harness.stack: error: --models: unknown {unknown or 'empty'} "
               f"(known: {', '.join(MODEL_NAMES)})", file=sys.stderr)
         return 2
 
-    from slo.stack.compose import Stack
-    from slo.stack.load import LoadGenerator
-    from slo.stack.process import StackError
+    from harness.stack.compose import Stack
+    from harness.stack.load import LoadGenerator
+    from harness.stack.process import StackError
 
     try:
         with Stack(models=models) as stack:
@@ -89,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
             print("stopping ...")
     except StackError as exc:
-        print(f"python -m slo.stack: {exc}", file=sys.stderr)
+        print(f"python -m harness.stack: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from slo.cli import main as cli_main
+from triton_slo.cli import main as cli_main
 
 
 @dataclass

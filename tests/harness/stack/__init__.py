@@ -5,7 +5,7 @@ a webhook receiver for Alertmanager's notifications, a replay server for recorde
 and a load generator. Every server listens on a free loopback port, works in a temporary
 directory and is stopped by its context manager (and at interpreter exit) even when a test fails.
 
-Submodules are imported lazily so that ``from slo.stack.replay import ReplayServer`` does not pay
+Submodules are imported lazily so that ``from harness.stack.replay import ReplayServer`` does not pay
 for torch or PyTriton.
 """
 
@@ -14,14 +14,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from slo.stack.compose import Stack
+    from harness.stack.compose import Stack
 
 __all__ = ["Stack"]
 
 
 def __getattr__(name: str) -> Any:
     if name == "Stack":
-        from slo.stack.compose import Stack
+        from harness.stack.compose import Stack
 
         return Stack
     raise AttributeError(name)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from slo.stack.models import INPUT_NAME, OUTPUT_NAME
+from harness.stack.models import INPUT_NAME, OUTPUT_NAME
 
 MAX_DURATION_S = 3600.0
 MAX_THREADS = 32
@@ -70,7 +70,7 @@ class LoadGenerator:
 
     def start(self) -> LoadGenerator:
         if self._inputs is None:
-            from slo.stack.models import load_digits_split
+            from harness.stack.models import load_digits_split
 
             self._inputs = load_digits_split().train_x
         self._t0 = time.monotonic()

@@ -8,12 +8,12 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from slo.stack.alertmanager import Alertmanager, webhook_config
-from slo.stack.models import MODEL_NAMES
-from slo.stack.prometheus import Prometheus
-from slo.stack.replay import ReplayServer
-from slo.stack.triton import TritonServer
-from slo.stack.webhook import WebhookReceiver
+from harness.stack.alertmanager import Alertmanager, webhook_config
+from harness.stack.models import MODEL_NAMES
+from harness.stack.prometheus import Prometheus
+from harness.stack.replay import ReplayServer
+from harness.stack.triton import TritonServer
+from harness.stack.webhook import WebhookReceiver
 
 SHARED_FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from slo.demo.commands import CliRun, triton_slo
-from slo.demo.narrate import Narrator
+from harness.demo.commands import CliRun, triton_slo
+from harness.demo.narrate import Narrator
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"

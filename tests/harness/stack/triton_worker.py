@@ -1,6 +1,6 @@
 """The process that trains the models and serves them with PyTriton (started by ``TritonServer``).
 
-Run as ``python -m slo.stack.triton_worker CONFIG.json``. Besides Triton it serves a small
+Run as ``python -m harness.stack.triton_worker CONFIG.json``. Besides Triton it serves a small
 control API on loopback, so the test process can switch faults inside the models:
 
 - ``GET /status``: ``{"ready": bool, "pid": int, "rss_bytes": int, "models": {name: {...}}}``
@@ -24,11 +24,11 @@ from typing import Any
 
 import numpy as np
 
-from slo.stack.faults import FaultError, ServedModel
-from slo.stack.httpserver import BackgroundHTTPServer, QuietHandler
-from slo.stack.models import INPUT_NAME, INPUT_SHAPE, NUM_CLASSES, OUTPUT_NAME, load_digits_split, load_or_train
+from harness.stack.faults import FaultError, ServedModel
+from harness.stack.httpserver import BackgroundHTTPServer, QuietHandler
+from harness.stack.models import INPUT_NAME, INPUT_SHAPE, NUM_CLASSES, OUTPUT_NAME, load_digits_split, load_or_train
 
-LOG = logging.getLogger("slo.stack.triton_worker")
+LOG = logging.getLogger("harness.stack.triton_worker")
 
 
 class _ControlHandler(QuietHandler):
@@ -225,7 +225,7 @@ def serve(config: dict[str, Any]) -> int:
 def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(asctime)s %(name)s %(message)s")
     if len(argv) != 1:
-        print("usage: python -m slo.stack.triton_worker CONFIG.json", file=sys.stderr)
+        print("usage: python -m harness.stack.triton_worker CONFIG.json", file=sys.stderr)
         return 2
     return serve(json.loads(Path(argv[0]).read_text()))
 

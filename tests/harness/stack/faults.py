@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from slo.stack.models import DigitsNet, PreActBlock
+from harness.stack.models import DigitsNet, PreActBlock
 
 FAULTS: dict[str, dict[str, float]] = {
     "errors": {"fraction": 1.0},

@@ -1,6 +1,6 @@
 """`make demo`: the whole product on a real stack, narrated, in a few minutes.
 
-``python -m slo.demo [--quick] [--out build/demo]`` starts Triton (PyTriton, CPU) serving the residual
+``python -m harness.demo [--quick] [--out build/demo]`` starts Triton (PyTriton, CPU) serving the residual
 models, the exporter, Prometheus with the generated rules and Alertmanager with the generated routes,
 generates everything for ``examples/``, drives load and plays a canary and an incident:
 
@@ -13,7 +13,7 @@ generates everything for ``examples/``, drives load and plays a canary and an in
 It writes ``summary.json``, ``summary.txt`` and the on-call board ``oncall.png`` to the output folder
 and stops everything it started, also on Ctrl-C or failure.
 
-``python -m slo.demo --no-stack --prometheus URL [--triton URL] [--alertmanager URL] [--spec SPEC]``
+``python -m harness.demo --no-stack --prometheus URL [--triton URL] [--alertmanager URL] [--spec SPEC]``
 runs what needs no servers of our own (generate, status, canary verdict, runbooks, snapshot) against
 yours, and says what it skipped.
 """
@@ -29,9 +29,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from slo.demo.common import FULL, QUICK, DemoFailed, Options, Summary
-from slo.demo.compress import DEFAULT_FACTOR
-from slo.demo.narrate import Narrator
+from harness.demo.common import FULL, QUICK, DemoFailed, Options, Summary
+from harness.demo.compress import DEFAULT_FACTOR
+from harness.demo.narrate import Narrator
 
 __all__ = ["main", "run"]
 
@@ -44,7 +44,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m slo.demo", description=__doc__.split("\n\n")[0],
+    parser = _Parser(prog="python -m harness.demo", description=__doc__.split("\n\n")[0],
                      formatter_class=argparse.RawDescriptionHelpFormatter,
                      epilog="Without --no-stack it needs nothing but this machine (2 CPU cores are enough).")
     parser.add_argument("--out", type=Path, default=Path("build/demo"), help="output folder (default build/demo)")
@@ -66,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _shared_recording(name: str) -> Path:
-    from slo.stack.compose import SHARED_FIXTURES
+    from harness.stack.compose import SHARED_FIXTURES
 
     return SHARED_FIXTURES / name
 
@@ -128,11 +128,11 @@ def run(opts: Options, inspect: Callable[[Any, Summary], None] | None = None, li
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         if live:
-            from slo.demo.live import run_live
+            from harness.demo.live import run_live
 
             run_live(opts, n, summary, inspect)
         else:
-            from slo.demo.remote import run_remote
+            from harness.demo.remote import run_remote
 
             run_remote(opts, n, summary)
         code = 0 if summary.data["ok"] else 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from slo.promapi import PromAPI
+from triton_slo.promapi import PromAPI
 
 
 def _by_model(api: PromAPI, expr: str) -> dict[str, float]:

@@ -195,7 +195,7 @@ def load_or_train(name: str, digits: Digits, cache_dir: Path | None) -> tuple[Di
     return model, acc
 
 
-if __name__ == "__main__":  # quick look: python -m slo.stack.models
+if __name__ == "__main__":  # quick look: python -m harness.stack.models
     torch.set_num_threads(1)
     split = load_digits_split()
     for arch_name in MODEL_NAMES:

@@ -6,7 +6,7 @@ import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from slo.stack.ports import LOOPBACK
+from harness.stack.ports import LOOPBACK
 
 
 class _QuietServer(ThreadingHTTPServer):

@@ -8,11 +8,11 @@ from __future__ import annotations
 from typing import Any
 
 import requests
+from triton_slo.spec import load_spec
 
-from slo.demo.commands import triton_slo
-from slo.demo.common import EXAMPLE_SPEC, Options, Summary, canary_verdict, cli_step, generate_examples
-from slo.demo.narrate import Narrator
-from slo.spec import load_spec
+from harness.demo.commands import triton_slo
+from harness.demo.common import EXAMPLE_SPEC, Options, Summary, canary_verdict, cli_step, generate_examples
+from harness.demo.narrate import Narrator
 
 EXAMPLE_PAGE = "TritonSloAvailabilityBudgetBurn"  # shown when no active alert says which runbook matters
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from slo.durations import format_duration, parse_duration
+from triton_slo.durations import format_duration, parse_duration
 
 DEFAULT_FACTOR = 30  # 30d -> 1d: the page tier becomes 14.4x over 2m and 10s
 MIN_SLO_WINDOW_S = 3600  # the spec validator's minimum window

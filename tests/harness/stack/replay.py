@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 
-from slo.stack.httpserver import BackgroundHTTPServer, QuietHandler
+from harness.stack.httpserver import BackgroundHTTPServer, QuietHandler
 
 # What dcgm-exporter and Triton send for the Prometheus text format.
 METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"

@@ -14,10 +14,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
+from triton_slo.burnrate import decimal_text, tiers_for
+from triton_slo.durations import format_duration
+from triton_slo.promapi import PromAPI
+from triton_slo.spec import load_spec
 
-from slo.burnrate import decimal_text, tiers_for
-from slo.demo.commands import triton_slo
-from slo.demo.common import (
+from harness.demo.commands import triton_slo
+from harness.demo.common import (
     EXAMPLE_SPEC,
     DemoFailed,
     Options,
@@ -30,8 +33,8 @@ from slo.demo.common import (
     verdict_story,
     window_for,
 )
-from slo.demo.compress import compress_spec, rewrite_alertmanager
-from slo.demo.figures import (
+from harness.demo.compress import compress_spec, rewrite_alertmanager
+from harness.demo.figures import (
     alertmanager_view,
     alerts_since,
     memory_figures,
@@ -40,10 +43,7 @@ from slo.demo.figures import (
     notifications,
     page_key,
 )
-from slo.demo.narrate import Narrator, table
-from slo.durations import format_duration
-from slo.promapi import PromAPI
-from slo.spec import load_spec
+from harness.demo.narrate import Narrator, table
 
 BASELINE, CANARY, SIDE_MODEL = "resnet_baseline", "resnet_deep", "resnet_concat"
 FAULT_PARAMS: dict[str, dict[str, float]] = {"errors": {"fraction": 0.3}, "latency": {"delay_s": 0.1}}
@@ -64,7 +64,7 @@ def prepare_demo_spec(n: Narrator, summary: Summary, out: Path, factor: float) -
     live.mkdir(parents=True, exist_ok=True)
     spec_path = live / "resnet-classifier-demo.yaml"
     spec_path.write_text(f"# {EXAMPLE_SPEC.name} with its alerting times divided by {factor:g} for the live demo "
-                         "(slo/demo/compress.py).\n" + yaml.safe_dump(compressed, sort_keys=False))
+                         "(tests/harness/demo/compress.py).\n" + yaml.safe_dump(compressed, sort_keys=False))
     run = triton_slo(["generate", str(spec_path), "-o", str(generated), "--evaluation-interval", "1s"])
     n.command(run.argv)
     summary.step("generate")["demo_spec"] = {**run.record(keep_output=False), "spec": str(spec_path),
@@ -96,7 +96,7 @@ class Traffic:
         self.stats: dict[str, dict[str, int]] = {}
 
     def _start(self, model: str, rate: float) -> None:
-        from slo.stack.load import MAX_DURATION_S, LoadGenerator
+        from harness.stack.load import MAX_DURATION_S, LoadGenerator
 
         self.stop(model)
         load = LoadGenerator(self.http_url, model, rate, self.phases.batch, MAX_DURATION_S, threads=2)
@@ -307,8 +307,8 @@ class LiveDemo:
 
 def _start_stack(opts: Options, n: Narrator, summary: Summary, exits: contextlib.ExitStack) -> Any:
     """The webhook, then every server with the generated files; narrated; stopped by ``exits``."""
-    from slo.demo.stack import DemoStack, StackSettings
-    from slo.stack.webhook import WebhookReceiver
+    from harness.demo.stack import DemoStack, StackSettings
+    from harness.stack.webhook import WebhookReceiver
 
     generated = opts.out / "live" / "generated"
     webhook = exits.enter_context(WebhookReceiver())

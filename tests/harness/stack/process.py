@@ -19,7 +19,7 @@ from pathlib import Path
 
 import requests
 
-from slo.stack.ports import LOOPBACK
+from harness.stack.ports import LOOPBACK
 
 
 class StackError(RuntimeError):

@@ -21,14 +21,14 @@ from typing import Any
 
 import numpy as np
 
-from slo.stack.alertmanager import Alertmanager
-from slo.stack.models import INPUT_SHAPE, MODEL_NAMES, write_golden_set
-from slo.stack.ports import LOOPBACK, free_port
-from slo.stack.process import ManagedProcess
-from slo.stack.prometheus import Prometheus
-from slo.stack.replay import ReplayServer
-from slo.stack.triton import REPO_ROOT, TritonServer
-from slo.stack.webhook import WebhookReceiver
+from harness.stack.alertmanager import Alertmanager
+from harness.stack.models import INPUT_SHAPE, MODEL_NAMES, write_golden_set
+from harness.stack.ports import LOOPBACK, free_port
+from harness.stack.process import ManagedProcess
+from harness.stack.prometheus import Prometheus
+from harness.stack.replay import ReplayServer
+from harness.stack.triton import REPO_ROOT, TritonServer
+from harness.stack.webhook import WebhookReceiver
 
 TRITON_SUMMARY_MAX_AGE_S = 60  # Triton's summaries (prometheus-cpp) keep observations this long
 
@@ -173,7 +173,7 @@ class DemoStack:
         port = free_port()
         self.exporter_url = f"http://{LOOPBACK}:{port}"
         self.exporter_command = self.exporter_argv(token, config, golden, port)
-        argv = [sys.executable, "-m", "slo", *self.exporter_command]
+        argv = [sys.executable, "-m", "triton_slo", *self.exporter_command]
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
         process = ManagedProcess("triton-slo export", argv, workdir / "exporter.log", env=env, cwd=workdir)

@@ -11,8 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
-from slo.canary.judge import Counts, MetricInput, Samples, resolve_config
+from triton_slo.canary.judge import Counts, MetricInput, Samples, resolve_config
 
 LATENCY_N = 2000  # requests per arm
 ERROR_N = 20000

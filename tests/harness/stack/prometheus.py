@@ -20,8 +20,8 @@ from urllib.parse import urlsplit
 import requests
 import yaml
 
-from slo.stack.ports import free_port
-from slo.stack.process import ManagedProcess, ServedBinary, StackError
+from harness.stack.ports import free_port
+from harness.stack.process import ManagedProcess, ServedBinary, StackError
 
 PROMETHEUS_BINARIES = ("/usr/bin/prometheus", "prometheus")
 

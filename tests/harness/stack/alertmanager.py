@@ -10,9 +10,9 @@ from typing import Any
 import requests
 import yaml
 
-from slo.stack.ports import free_port
-from slo.stack.process import ManagedProcess, ServedBinary, StackError
-from slo.stack.prometheus import find_binary
+from harness.stack.ports import free_port
+from harness.stack.process import ManagedProcess, ServedBinary, StackError
+from harness.stack.prometheus import find_binary
 
 ALERTMANAGER_BINARIES = ("/usr/bin/prometheus-alertmanager", "prometheus-alertmanager", "alertmanager")
 

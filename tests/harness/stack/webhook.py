@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from slo.stack.httpserver import BackgroundHTTPServer, QuietHandler
+from harness.stack.httpserver import BackgroundHTTPServer, QuietHandler
 
 Notification = dict[str, Any]
 

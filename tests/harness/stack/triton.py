@@ -1,6 +1,6 @@
 """A real Triton Inference Server (PyTriton, CPU) serving the residual models, in a subprocess.
 
-``TritonServer`` starts ``python -m slo.stack.triton_worker`` in its own process group: the
+``TritonServer`` starts ``python -m harness.stack.triton_worker`` in its own process group: the
 worker trains the models (or loads the weights an earlier start of this object saved), binds them
 to PyTriton and runs tritonserver on free loopback ports. The test process is therefore not tied
 to Triton's lifetime: ``stop``, ``start``, ``restart`` and ``kill`` work like on a real host, and
@@ -29,9 +29,9 @@ from typing import Any
 import numpy as np
 import requests
 
-from slo.stack.models import INPUT_NAME, MODEL_NAMES, OUTPUT_NAME
-from slo.stack.ports import LOOPBACK, free_ports
-from slo.stack.process import ManagedProcess, StackError
+from harness.stack.models import INPUT_NAME, MODEL_NAMES, OUTPUT_NAME
+from harness.stack.ports import LOOPBACK, free_ports
+from harness.stack.process import ManagedProcess, StackError
 
 ACCESS_HEADER = "triton-access-token"  # the header PyTriton's restricted endpoints expect
 REPO_ROOT = Path(__file__).resolve().parents[2]  # the folder that holds the `slo` package
@@ -136,7 +136,7 @@ class TritonServer:
         config_path.write_text(json.dumps(config, indent=2))
         self._process = ManagedProcess(
             "Triton (PyTriton worker)",
-            [sys.executable, "-m", "slo.stack.triton_worker", str(config_path)],
+            [sys.executable, "-m", "harness.stack.triton_worker", str(config_path)],
             self.workdir / f"triton-{number}.log",
             env=_worker_env(),
             cwd=self.workdir,
@@ -260,12 +260,17 @@ def _remove_shared_memory(worker_pid: int | None) -> None:
         region.unlink(missing_ok=True)
 
 
+HARNESS_ROOT = str(Path(__file__).resolve().parents[2])  # tests/, which holds harness/
+
+
 def _worker_env() -> dict[str, str]:
     env = dict(os.environ)
     # The Python-backend stub links the system libpython; without the interpreter's LIBDIR on the
     # library path the models fail to load.
     libdir = sysconfig.get_config_var("LIBDIR") or ""
     env["LD_LIBRARY_PATH"] = os.pathsep.join(p for p in (libdir, env.get("LD_LIBRARY_PATH", "")) if p)
+    # The worker is ``harness.stack.triton_worker``: the harness lives under tests/, not in the package.
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (HARNESS_ROOT, env.get("PYTHONPATH", "")) if p)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
     env.setdefault("OMP_NUM_THREADS", "1")
     return env

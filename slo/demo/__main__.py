@@ -1,7 +1,0 @@
-"""`python -m slo.demo`."""
-
-import sys
-
-from slo.demo import main
-
-sys.exit(main())

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 from harness.fleet import spec_text
-
 from triton_slo.cli import main
 
 REPO = Path(__file__).resolve().parents[1]

@@ -18,12 +18,19 @@ from __future__ import annotations
 from copy import deepcopy
 from dataclasses import dataclass
 
-from triton_slo.alerts.opsrules import EXPORTER_UPSTREAM_DOWN, SERVER_DOWN
 from triton_slo.errors import UserError
 from triton_slo.model import Receiver, Spec
+from triton_slo.names import (
+    ALERT_PREFIX,
+    EXPORTER_UPSTREAM_DOWN,
+    SERVER_DOWN,
+    UPSTREAM_TRITON,
+    UPSTREAM_TRITON_API,
+)
+from triton_slo.names import PAGE_SEVERITY as PAGE
+from triton_slo.names import TICKET_SEVERITY as TICKET
 
-OURS = 'alertname=~"TritonSlo.+"'
-PAGE, TICKET = "critical", "warning"
+OURS = f'alertname=~"{ALERT_PREFIX}.+"'
 PLACEHOLDER_WEBHOOK = "http://alert-receiver.invalid/triton-slo"  # .invalid never resolves (RFC 2606)
 PLACEHOLDER_SMTP = {"smtp_smarthost": "smtp.example.com:587", "smtp_from": "alertmanager@example.com"}
 # (group_wait, group_interval, repeat_interval): pages fast and repeated, tickets batched.
@@ -107,8 +114,8 @@ def inhibit_rules(page: str = f'severity="{PAGE}"', ticket: str = f'severity="{T
         },
         {   # Triton down explains the exporter failing to reach it: one page, not two
             "source_matchers": [f'alertname="{SERVER_DOWN}"', *present("service")],
-            "target_matchers": [f'alertname="{EXPORTER_UPSTREAM_DOWN}"', 'upstream=~"triton|triton_api"',
-                                *present("service")],
+            "target_matchers": [f'alertname="{EXPORTER_UPSTREAM_DOWN}"',
+                                f'upstream=~"{UPSTREAM_TRITON}|{UPSTREAM_TRITON_API}"', *present("service")],
             "equal": ["service"],
         },
     ]

@@ -14,28 +14,47 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from triton_slo.dashboards.links import dashboard_url
 from triton_slo.durations import format_duration
+from triton_slo.links import dashboard_url, runbook_url
 from triton_slo.model import Spec
-from triton_slo.runbooks import runbook_url
-from triton_slo.sliexpr import Matcher, alternation, model_matcher_sets, number_regex, selector
-
-SERVER_DOWN = "TritonSloServerDown"
-MODEL_NOT_READY = "TritonSloModelNotReady"
-EXPORTER_UPSTREAM_DOWN = "TritonSloExporterUpstreamDown"
-P99_LATENCY_HIGH = "TritonSloP99LatencyHigh"
-GPU_OUT_OF_MEMORY = "TritonSloGpuOutOfMemory"
-GPU_LOST = "TritonSloGpuLost"
-GPU_MEMORY_HEADROOM_LOW = "TritonSloGpuMemoryHeadroomLow"
-GPU_THROTTLING = "TritonSloGpuThrottling"
-GOLDEN_ACCURACY_LOW = "TritonSloGoldenAccuracyLow"
-QUEUE_TIME_GROWING = "TritonSloQueueTimeGrowing"
-
-# Every alert this module can emit (GoldenAccuracyLow only when accuracy_warning is set).
-OPS_ALERTS: tuple[str, ...] = (
-    SERVER_DOWN, MODEL_NOT_READY, EXPORTER_UPSTREAM_DOWN, P99_LATENCY_HIGH, GPU_OUT_OF_MEMORY, GPU_LOST,
-    GPU_MEMORY_HEADROOM_LOW, GPU_THROTTLING, GOLDEN_ACCURACY_LOW, QUEUE_TIME_GROWING,
+from triton_slo.names import (  # noqa: F401 - OPS_ALERTS: re-exported, as its readers import it from here
+    EXPORTER_UP,
+    EXPORTER_UPSTREAM_DOWN,
+    GOLDEN_ACCURACY_LOW,
+    GOLDEN_CORRECT,
+    GOLDEN_TOTAL,
+    GPU_LOST,
+    GPU_MEMORY_HEADROOM,
+    GPU_MEMORY_HEADROOM_LOW,
+    GPU_OUT_OF_MEMORY,
+    GPU_THROTTLE_ACTIVE,
+    GPU_THROTTLING,
+    GPU_XID_ERRORS,
+    LABEL_SERVICE,
+    LABEL_SEVERITY,
+    MODEL_GPU_INFO,
+    MODEL_NOT_READY,
+    MODEL_READY,
+    OPS_ALERTS,
+    P99_LATENCY_HIGH,
+    PAGE_SEVERITY,
+    PROBE_LATENCY,
+    QUEUE_TIME_GROWING,
+    SERVER_DOWN,
+    SERVER_LIVE,
+    TICKET_SEVERITY,
+    TRITON_QUEUE_DURATION_US,
+    TRITON_REQUEST_FAILURE,
+    TRITON_REQUEST_SUCCESS,
+    TRITON_REQUEST_SUMMARY_US,
+    UP,
+    UPSTREAM_DCGM,
+    UPSTREAM_EXPORTER,
+    UPSTREAM_TRITON,
+    UPSTREAM_TRITON_API,
+    ops_group,
 )
+from triton_slo.promql import Matcher, alternation, equalities, model_matcher_sets, number, number_regex, selector
 
 # XIDs of an out-of-memory fault: 31 (GPU memory page fault), 43 (GPU stopped processing: the
 # application hit a fault, e.g. an illegal access after a failed allocation).
@@ -57,23 +76,6 @@ RATE_WINDOW = "5m"
 THROTTLE_PROBLEM_REASONS = ("sw_power_cap", "hw_slowdown", "sw_thermal_slowdown", "hw_thermal_slowdown",
                             "hw_power_brake_slowdown")
 
-TRITON_UP = "up"
-SUMMARY_US = "nv_inference_request_summary_us"
-PROBE_LATENCY_BUCKET = "triton_slo_probe_latency_seconds_bucket"
-FAILURES = "nv_inference_request_failure"
-SUCCESSES = "nv_inference_request_success"
-QUEUE_US = "nv_inference_queue_duration_us"
-XID_TOTAL = "triton_slo_gpu_xid_errors_total"
-HEADROOM = "triton_slo_gpu_memory_headroom_ratio"
-THROTTLE = "triton_slo_gpu_throttle_active"
-MODEL_GPU_INFO = "triton_slo_model_gpu_info"
-MODEL_READY = "triton_slo_model_ready"
-SERVER_LIVE = "triton_slo_server_live"
-EXPORTER_UP = "triton_slo_up"
-GOLDEN_CORRECT = "triton_slo_golden_correct_total"
-GOLDEN_TOTAL = "triton_slo_golden_total"
-
-
 @dataclass(frozen=True)
 class OpsRule:
     """One alerting rule before it becomes YAML; ``labels`` holds the alert-specific ones."""
@@ -87,11 +89,6 @@ class OpsRule:
     labels: dict[str, str] = field(default_factory=dict)
 
 
-def number(value: float) -> str:
-    """A threshold as PromQL text, exactly as written in the spec (0.1, not 0.1000000000000000055)."""
-    return format(Decimal(repr(float(value))).normalize(), "f")
-
-
 class Selectors:
     """PromQL selectors of one service: its Triton, its exporter, its models."""
 
@@ -100,7 +97,7 @@ class Selectors:
         self.model_sets = model_matcher_sets(spec.service.models)
 
     def _with(self, metric: str, base: dict[str, str], extra: Iterable[Matcher], per_model: bool) -> list[str]:
-        head = [("__name__", "=", metric), *((k, "=", v) for k, v in base.items()), *extra]
+        head = [("__name__", "=", metric), *equalities(base), *extra]
         sets = self.model_sets if per_model else [[]]
         return [selector([*head, *model_set]) for model_set in sets]
 
@@ -135,9 +132,9 @@ def counter_increase(selectors: list[str], window: str) -> str:
 def endpoint_rules(spec: Spec, sel: Selectors) -> list[OpsRule]:
     rules = []
     live = f"{any_of(sel.exporter(SERVER_LIVE))} == 0"
-    scraped = f"{any_of(sel.triton(TRITON_UP, per_model=False))} == 0" if spec.service.triton_selector else ""
+    scraped = f"{any_of(sel.triton(UP, per_model=False))} == 0" if spec.service.triton_selector else ""
     rules.append(OpsRule(
-        SERVER_DOWN, "critical", f"{scraped}\nor\n{live}" if scraped else live, 60,
+        SERVER_DOWN, PAGE_SEVERITY, f"{scraped}\nor\n{live}" if scraped else live, 60,
         "Triton Inference Server is down",
         "Triton at {{ $labels.instance }} (job {{ $labels.job }}) is not serving: Prometheus cannot "
         "scrape it or it reports not live (value {{ printf \"%.0f\" $value }}) for 1 minute; every "
@@ -150,38 +147,38 @@ def endpoint_rules(spec: Spec, sel: Selectors) -> list[OpsRule]:
         for version in model.versions or ("",):
             extra = [("model", "=", model.name)] + ([("version", "=", version)] if version else [])
             absent = selector([("__name__", "=", MODEL_READY),
-                               *((k, "=", v) for k, v in spec.service.exporter_selector.items()), *extra])
+                               *equalities(spec.service.exporter_selector), *extra])
             missing.append(f"(absent({absent}) and on () {server_live})")
     rules.append(OpsRule(
-        MODEL_NOT_READY, "critical", "\nor\n".join(missing), 180,
+        MODEL_NOT_READY, PAGE_SEVERITY, "\nor\n".join(missing), 180,
         "A model version is not ready on Triton",
         "Model {{ $labels.model }} version {{ $labels.version }} is not ready on Triton (ready = "
         "{{ printf \"%.0f\" $value }}; absent counts as not loaded) for 3 minutes: its requests fail.",
     ))
-    triton_up = any_of(sel.exporter(EXPORTER_UP, ("upstream", "=~", "triton|triton_api")))
+    triton_up = any_of(sel.exporter(EXPORTER_UP, ("upstream", "=~", f"{UPSTREAM_TRITON}|{UPSTREAM_TRITON_API}")))
     rules.append(OpsRule(
-        EXPORTER_UPSTREAM_DOWN, "critical", f"{triton_up} == 0", 120,
+        EXPORTER_UPSTREAM_DOWN, PAGE_SEVERITY, f"{triton_up} == 0", 120,
         "The exporter cannot reach Triton",
         "The triton-slo exporter {{ $labels.instance }} cannot fetch upstream {{ $labels.upstream }} "
         "(up = {{ printf \"%.0f\" $value }}) for 2 minutes: Triton is unreachable or not answering.",
     ))
-    dcgm_up = any_of(sel.exporter(EXPORTER_UP, ("upstream", "=", "dcgm")))
+    dcgm_up = any_of(sel.exporter(EXPORTER_UP, ("upstream", "=", UPSTREAM_DCGM)))
     rules.append(OpsRule(
-        EXPORTER_UPSTREAM_DOWN, "warning", f"{dcgm_up} == 0", 600,
+        EXPORTER_UPSTREAM_DOWN, TICKET_SEVERITY, f"{dcgm_up} == 0", 600,
         "The exporter cannot reach dcgm-exporter",
         "The triton-slo exporter {{ $labels.instance }} cannot fetch dcgm-exporter (up = "
         "{{ printf \"%.0f\" $value }}) for 10 minutes: GPU alerts (OOM, XID, throttling, memory "
         "headroom) are blind.",
-        {"upstream": "dcgm"},
+        {"upstream": UPSTREAM_DCGM},
     ))
     if spec.service.exporter_selector:
-        itself = any_of(sel.exporter(TRITON_UP))
+        itself = any_of(sel.exporter(UP))
         rules.append(OpsRule(
-            EXPORTER_UPSTREAM_DOWN, "warning", f"{itself} == 0", 300,
+            EXPORTER_UPSTREAM_DOWN, TICKET_SEVERITY, f"{itself} == 0", 300,
             "Prometheus cannot scrape the triton-slo exporter",
             "Prometheus cannot scrape the triton-slo exporter {{ $labels.instance }} (up = "
             "{{ printf \"%.0f\" $value }}) for 5 minutes: serving-state, GPU and golden-set alerts are blind.",
-            {"upstream": "exporter"},
+            {"upstream": UPSTREAM_EXPORTER},
         ))
     return rules
 
@@ -189,16 +186,16 @@ def endpoint_rules(spec: Spec, sel: Selectors) -> list[OpsRule]:
 def latency_rules(spec: Spec, sel: Selectors) -> list[OpsRule]:
     t = spec.alerting.thresholds
     # NaN (no request in the summary's age window) is dropped by ">= 0"; replicas: the worst one.
-    summary = sel.triton(SUMMARY_US, ("quantile", "=~", number_regex(Decimal("0.99"))))
+    summary = sel.triton(TRITON_REQUEST_SUMMARY_US, ("quantile", "=~", number_regex(Decimal("0.99"))))
     p99_summary = f"max by (model, version) ({any_of(summary)} >= 0) / 1e6"
-    buckets = sel.exporter(PROBE_LATENCY_BUCKET, per_model=True)
+    buckets = sel.exporter(f"{PROBE_LATENCY}_bucket", per_model=True)
     p99_probes = f"histogram_quantile(0.99, {sum_rate(buckets, 'model, version, le')})"
     rules = []
-    for severity, limit, for_seconds in (("critical", t.p99_critical_seconds, 300),
-                                         ("warning", t.p99_warning_seconds, 600)):
+    for severity, limit, for_seconds in ((PAGE_SEVERITY, t.p99_critical_seconds, 300),
+                                         (TICKET_SEVERITY, t.p99_warning_seconds, 600)):
         if not limit:
             continue
-        word = "page" if severity == "critical" else "ticket"
+        word = "page" if severity == PAGE_SEVERITY else "ticket"
         rules.append(OpsRule(
             P99_LATENCY_HIGH, severity, f"{p99_summary} > {number(limit)}", for_seconds,
             f"Triton P99 latency is above the {word} threshold",
@@ -221,11 +218,11 @@ def latency_rules(spec: Spec, sel: Selectors) -> list[OpsRule]:
 
 def gpu_rules(spec: Spec, sel: Selectors) -> list[OpsRule]:
     t = spec.alerting.thresholds
-    exhausted = (f"min by (UUID) (min_over_time({any_of(sel.exporter(HEADROOM))}[{OOM_LOOKBACK}])) "
+    exhausted = (f"min by (UUID) (min_over_time({any_of(sel.exporter(GPU_MEMORY_HEADROOM))}[{OOM_LOOKBACK}])) "
                  f"< {number(OOM_HEADROOM_RATIO)}")
-    oom_xids = sel.exporter(XID_TOTAL, ("xid", "=~", alternation(OOM_XIDS)))
+    oom_xids = sel.exporter(GPU_XID_ERRORS, ("xid", "=~", alternation(OOM_XIDS)))
     rules = [OpsRule(
-        GPU_OUT_OF_MEMORY, "critical",
+        GPU_OUT_OF_MEMORY, PAGE_SEVERITY,
         f"sum by (gpu, UUID, xid) ({counter_increase(oom_xids, OOM_LOOKBACK)})\nand on (UUID)\n{exhausted}", 0,
         "A GPU ran out of memory (XID with framebuffer exhausted)",
         "GPU {{ $labels.gpu }} ({{ $labels.UUID }}) raised XID {{ $labels.xid }} "
@@ -235,10 +232,10 @@ def gpu_rules(spec: Spec, sel: Selectors) -> list[OpsRule]:
     )]
     # Triton has no OOM reason: a CUDA OOM in a backend is a BACKEND failure (no reason label
     # before Triton 23.x). Joined to the GPUs the model runs on, with their framebuffer exhausted.
-    failures = sel.triton(FAILURES, ("reason", "=~", "BACKEND|"))
+    failures = sel.triton(TRITON_REQUEST_FAILURE, ("reason", "=~", "BACKEND|"))
     placement = f"max by (model, version, gpu, UUID) ({any_of(sel.exporter(MODEL_GPU_INFO, per_model=True))})"
     rules.append(OpsRule(
-        GPU_OUT_OF_MEMORY, "critical",
+        GPU_OUT_OF_MEMORY, PAGE_SEVERITY,
         f"(({sum_rate(failures)}) > 0)\n* on (model, version) group_right ()\n{placement}\n"
         f"and on (UUID)\n{exhausted}", 120,
         "Backend failures on a GPU whose framebuffer is exhausted (out of memory)",
@@ -248,9 +245,9 @@ def gpu_rules(spec: Spec, sel: Selectors) -> list[OpsRule]:
         "free: most likely CUDA out of memory.",
         {"signal": "backend_errors"},
     ))
-    lost = sel.exporter(XID_TOTAL, ("xid", "=~", alternation(LOST_XIDS)))
+    lost = sel.exporter(GPU_XID_ERRORS, ("xid", "=~", alternation(LOST_XIDS)))
     rules.append(OpsRule(
-        GPU_LOST, "critical", f"sum by (gpu, UUID, xid) ({counter_increase(lost, LOST_LOOKBACK)})", 0,
+        GPU_LOST, PAGE_SEVERITY, f"sum by (gpu, UUID, xid) ({counter_increase(lost, LOST_LOOKBACK)})", 0,
         "A GPU raised an XID that means it is lost or needs a reset",
         "GPU {{ $labels.gpu }} ({{ $labels.UUID }}) raised XID {{ $labels.xid }} "
         f"{{{{ printf \"%.0f\" $value }}}} time(s) in the last {LOST_LOOKBACK}: the GPU is lost or "
@@ -258,16 +255,16 @@ def gpu_rules(spec: Spec, sel: Selectors) -> list[OpsRule]:
     ))
     if t.memory_headroom_warning > 0:
         rules.append(OpsRule(
-            GPU_MEMORY_HEADROOM_LOW, "warning",
-            f"{any_of(sel.exporter(HEADROOM))} < {number(t.memory_headroom_warning)}", 900,
+            GPU_MEMORY_HEADROOM_LOW, TICKET_SEVERITY,
+            f"{any_of(sel.exporter(GPU_MEMORY_HEADROOM))} < {number(t.memory_headroom_warning)}", 900,
             "GPU memory headroom is low",
             "GPU {{ $labels.gpu }} ({{ $labels.UUID }}) has {{ $value | humanizePercentage }} of its "
             f"framebuffer free, under {number(t.memory_headroom_warning * 100)}% for 15 minutes: a larger "
             "batch or a deeper model will run out of memory.",
         ))
-    throttled = sel.exporter(THROTTLE, ("reason", "=~", alternation(THROTTLE_PROBLEM_REASONS)))
+    throttled = sel.exporter(GPU_THROTTLE_ACTIVE, ("reason", "=~", alternation(THROTTLE_PROBLEM_REASONS)))
     rules.append(OpsRule(
-        GPU_THROTTLING, "warning", f"{any_of(throttled, lambda s: f'avg_over_time({s}[5m])')} > 0.5",
+        GPU_THROTTLING, TICKET_SEVERITY, f"{any_of(throttled, lambda s: f'avg_over_time({s}[5m])')} > 0.5",
         t.throttle_for_seconds,
         "GPU clocks are throttled (thermal or power)",
         "GPU {{ $labels.gpu }} ({{ $labels.UUID }}) is throttled for {{ $labels.reason }} "
@@ -284,7 +281,7 @@ def model_rules(spec: Spec, sel: Selectors) -> list[OpsRule]:
         correct = f"sum by (model, version) ({any_of(sel.exporter(GOLDEN_CORRECT, per_model=True), _inc)})"
         total = f"sum by (model, version) ({any_of(sel.exporter(GOLDEN_TOTAL, per_model=True), _inc)})"
         rules.append(OpsRule(
-            GOLDEN_ACCURACY_LOW, "warning",
+            GOLDEN_ACCURACY_LOW, TICKET_SEVERITY,
             f"{correct}\n/\n({total} >= {GOLDEN_MIN_SAMPLES})\n< {number(t.accuracy_warning)}", 900,
             "Golden-set accuracy is below its threshold",
             "Model {{ $labels.model }} version {{ $labels.version }} classifies "
@@ -292,10 +289,10 @@ def model_rules(spec: Spec, sel: Selectors) -> list[OpsRule]:
             f"{GOLDEN_WINDOW}, under {number(t.accuracy_warning * 100)}% for 15 minutes.",
         ))
     if t.queue_time_warning_seconds > 0:
-        queue = sum_rate(sel.triton(QUEUE_US))
-        requests = sum_rate(sel.triton(SUCCESSES))
+        queue = sum_rate(sel.triton(TRITON_QUEUE_DURATION_US))
+        requests = sum_rate(sel.triton(TRITON_REQUEST_SUCCESS))
         rules.append(OpsRule(
-            QUEUE_TIME_GROWING, "warning",
+            QUEUE_TIME_GROWING, TICKET_SEVERITY,
             f"{queue}\n/\n({requests} > 0)\n/ 1e6 > {number(t.queue_time_warning_seconds)}", 600,
             "Requests wait long in Triton's scheduler queue (batching saturated)",
             "Requests to {{ $labels.model }} version {{ $labels.version }} wait "
@@ -319,7 +316,7 @@ def ops_rules(spec: Spec) -> list[OpsRule]:
 def rule_labels(spec: Spec, rule: OpsRule) -> dict[str, str]:
     """Extra spec labels first; service and severity always win."""
     return {**spec.service.labels, **spec.alerting.labels, **rule.labels,
-            "service": spec.service.name, "severity": rule.severity}
+            LABEL_SERVICE: spec.service.name, LABEL_SEVERITY: rule.severity}
 
 
 def rule_annotations(spec: Spec, rule: OpsRule) -> dict[str, str]:
@@ -342,5 +339,5 @@ def rule_document(spec: Spec, rule: OpsRule) -> dict:
 
 
 def rule_groups(spec: Spec) -> list[dict]:
-    return [{"name": f"triton-slo-{spec.service.name}-ops",
+    return [{"name": ops_group(spec.service.name),
              "rules": [rule_document(spec, rule) for rule in ops_rules(spec)]}]

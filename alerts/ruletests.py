@@ -12,10 +12,12 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from triton_slo import names
 from triton_slo.alerts import opsrules as ops
 from triton_slo.alerts.opsrules import OpsRule, rule_annotations, rule_labels
 from triton_slo.durations import format_duration
 from triton_slo.model import Spec
+from triton_slo.promql import equalities, number, selector
 
 STEP = 60  # seconds between samples and evaluations
 TRITON_INSTANCE = "triton-0:8002"
@@ -97,16 +99,10 @@ class Series:
     values: list[float | None]  # None: no sample
 
     def text(self) -> str:
-        name = self.labels["__name__"]
-        rest = ", ".join(f'{k}="{_escape(v)}"' for k, v in self.labels.items() if k != "__name__")
-        return f"{name}{{{rest}}}" if rest else name
+        return selector(equalities(self.labels))
 
     def values_text(self) -> str:
         return " ".join("_" if v is None else _num(v) for v in self.values)
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"')
 
 
 def _num(value: float) -> str:
@@ -178,55 +174,56 @@ def _pick(rules: list[OpsRule], severity: str, marker: str) -> OpsRule:
 
 def endpoint_cases(spec: Spec) -> list[Case]:
     cases = []
-    down = _rules(spec, ops.SERVER_DOWN)[0]
+    down = _rules(spec, names.SERVER_DOWN)[0]
     s = Samples(spec, 5)
     if spec.service.triton_selector:
-        scrape = s.triton("up", _const(0))
-        cases.append(Case("Triton not scraped", ops.SERVER_DOWN, 5, [scrape], [Expected(down, s.at(scrape), 0)]))
-        cases.append(Case("Triton scraped", ops.SERVER_DOWN, 5, [s.triton("up", _const(1))]))
-    live = s.exporter(ops.SERVER_LIVE, _const(0))
-    cases.append(Case("Triton not live", ops.SERVER_DOWN, 5, [live], [Expected(down, s.at(live), 0)]))
-    cases.append(Case("Triton live", ops.SERVER_DOWN, 5, [s.exporter(ops.SERVER_LIVE, _const(1))]))
+        scrape = s.triton(names.UP, _const(0))
+        cases.append(Case("Triton not scraped", names.SERVER_DOWN, 5, [scrape], [Expected(down, s.at(scrape), 0)]))
+        cases.append(Case("Triton scraped", names.SERVER_DOWN, 5, [s.triton(names.UP, _const(1))]))
+    live = s.exporter(names.SERVER_LIVE, _const(0))
+    cases.append(Case("Triton not live", names.SERVER_DOWN, 5, [live], [Expected(down, s.at(live), 0)]))
+    cases.append(Case("Triton live", names.SERVER_DOWN, 5, [s.exporter(names.SERVER_LIVE, _const(1))]))
 
-    not_ready = _rules(spec, ops.MODEL_NOT_READY)[0]
+    not_ready = _rules(spec, names.MODEL_NOT_READY)[0]
     s = Samples(spec, 6)
-    ready0 = s.exporter(ops.MODEL_READY, _const(0), **s.model)
-    cases.append(Case("model version not ready", ops.MODEL_NOT_READY, 6, [ready0],
+    ready0 = s.exporter(names.MODEL_READY, _const(0), **s.model)
+    cases.append(Case("model version not ready", names.MODEL_NOT_READY, 6, [ready0],
                       [Expected(not_ready, s.at(ready0), 0)]))
-    ready = [s.exporter(ops.MODEL_READY, _const(1), model=m.name, version=v)
+    ready = [s.exporter(names.MODEL_READY, _const(1), model=m.name, version=v)
              for m in spec.service.models for v in (m.versions or ("1",))] or [
-        s.exporter(ops.MODEL_READY, _const(1), **s.model)]
-    cases.append(Case("every model ready", ops.MODEL_NOT_READY, 6,
-                      [*ready, s.exporter(ops.SERVER_LIVE, _const(1))]))
+        s.exporter(names.MODEL_READY, _const(1), **s.model)]
+    cases.append(Case("every model ready", names.MODEL_NOT_READY, 6,
+                      [*ready, s.exporter(names.SERVER_LIVE, _const(1))]))
     if spec.service.models:
         expected = []
         for m in spec.service.models:
             for v in m.versions or ("",):
                 labels = {**spec.service.exporter_selector, "model": m.name, **({"version": v} if v else {})}
                 expected.append(Expected(not_ready, labels, 1))
-        cases.append(Case("listed models missing while Triton is live", ops.MODEL_NOT_READY, 6,
-                          [s.exporter(ops.SERVER_LIVE, _const(1))], expected))
+        cases.append(Case("listed models missing while Triton is live", names.MODEL_NOT_READY, 6,
+                          [s.exporter(names.SERVER_LIVE, _const(1))], expected))
 
-    upstream = _rules(spec, ops.EXPORTER_UPSTREAM_DOWN)
+    upstream = _rules(spec, names.EXPORTER_UPSTREAM_DOWN)
     s = Samples(spec, 12)
-    api = s.exporter(ops.EXPORTER_UP, _const(0), upstream="triton_api")
-    dcgm = s.exporter(ops.EXPORTER_UP, _const(0), upstream="dcgm")
+    api = s.exporter(names.EXPORTER_UP, _const(0), upstream=names.UPSTREAM_TRITON_API)
+    dcgm = s.exporter(names.EXPORTER_UP, _const(0), upstream=names.UPSTREAM_DCGM)
     expected = [Expected(_pick(upstream, "critical", "triton_api"), s.at(api), 0),
                 Expected(_pick(upstream, "warning", '"dcgm"'), s.at(dcgm), 0)]
     series = [api, dcgm]
     if spec.service.exporter_selector:
-        itself = s.exporter("up", _const(0))
+        itself = s.exporter(names.UP, _const(0))
         series.append(itself)
         expected.append(Expected(_pick(upstream, "warning", "up{"), s.at(itself), 0))
-    cases.append(Case("exporter upstreams down", ops.EXPORTER_UPSTREAM_DOWN, 12, series, expected))
-    cases.append(Case("exporter upstreams up", ops.EXPORTER_UPSTREAM_DOWN, 12, [
-        s.exporter(ops.EXPORTER_UP, _const(1), upstream=u) for u in ("triton", "triton_api", "dcgm")]))
+    cases.append(Case("exporter upstreams down", names.EXPORTER_UPSTREAM_DOWN, 12, series, expected))
+    cases.append(Case("exporter upstreams up", names.EXPORTER_UPSTREAM_DOWN, 12, [
+        s.exporter(names.EXPORTER_UP, _const(1), upstream=u)
+        for u in (names.UPSTREAM_TRITON, names.UPSTREAM_TRITON_API, names.UPSTREAM_DCGM)]))
     return cases
 
 
 def latency_cases(spec: Spec) -> list[Case]:
     t = spec.alerting.thresholds
-    rules = _rules(spec, ops.P99_LATENCY_HIGH)
+    rules = _rules(spec, names.P99_LATENCY_HIGH)
     if not rules:
         return []
     cases = []
@@ -234,117 +231,119 @@ def latency_cases(spec: Spec) -> list[Case]:
     limits = {"critical": t.p99_critical_seconds, "warning": t.p99_warning_seconds}
     set_limits = sorted(v for v in limits.values() if v)
     worst = set_limits[-1] * 1.5
-    summary = s.triton(ops.SUMMARY_US, _const(worst * 1e6), **s.model, quantile="0.99")
+    summary = s.triton(names.TRITON_REQUEST_SUMMARY_US, _const(worst * 1e6), **s.model, quantile="0.99")
     model_only = dict(s.model)
-    cases.append(Case("P99 above every threshold (Triton summary)", ops.P99_LATENCY_HIGH, 15, [summary], [
+    cases.append(Case("P99 above every threshold (Triton summary)", names.P99_LATENCY_HIGH, 15, [summary], [
         Expected(_pick(rules, sev, "max by"), model_only, worst * 1e6 / 1e6)
         for sev in ("critical", "warning") if limits[sev]]))
     quiet = set_limits[0] * 0.5
-    cases.append(Case("P99 under the thresholds; empty summaries are NaN", ops.P99_LATENCY_HIGH, 15, [
-        s.triton(ops.SUMMARY_US, _const(quiet * 1e6), **s.model, quantile="0.99"),
-        s.triton(ops.SUMMARY_US, _const(math.nan), **{**s.model, "version": "2"}, quantile="0.99"),
+    cases.append(Case("P99 under the thresholds; empty summaries are NaN", names.P99_LATENCY_HIGH, 15, [
+        s.triton(names.TRITON_REQUEST_SUMMARY_US, _const(quiet * 1e6), **s.model, quantile="0.99"),
+        s.triton(names.TRITON_REQUEST_SUMMARY_US, _const(math.nan), **{**s.model, "version": "2"}, quantile="0.99"),
     ]))
     if len(set_limits) == 2:
         between = (set_limits[0] + set_limits[1]) / 2
-        cases.append(Case("P99 between the thresholds", ops.P99_LATENCY_HIGH, 15, [
-            s.triton(ops.SUMMARY_US, _const(between * 1e6), **s.model, quantile="0.99")],
+        cases.append(Case("P99 between the thresholds", names.P99_LATENCY_HIGH, 15, [
+            s.triton(names.TRITON_REQUEST_SUMMARY_US, _const(between * 1e6), **s.model, quantile="0.99")],
             [Expected(_pick(rules, "warning", "max by"), model_only, between * 1e6 / 1e6)]))
     # Probe histogram, every observation in (1.2 L, 2 L]: P99 interpolates to 1.2 L + 0.99 * 0.8 L.
     top = set_limits[-1]
     low, high = top * 1.2, top * 2
     buckets = []
-    for le, per_minute in ((ops.number(low), 0), (ops.number(high), 60), ("+Inf", 60)):
-        buckets.append(s.exporter(ops.PROBE_LATENCY_BUCKET, _counter(per_minute), **s.model, le=le))
+    for le, per_minute in ((number(low), 0), (number(high), 60), ("+Inf", 60)):
+        buckets.append(s.exporter(f"{names.PROBE_LATENCY}_bucket", _counter(per_minute), **s.model, le=le))
     p99 = low + (high - low) * 0.99
-    cases.append(Case("probe P99 above every threshold, no Triton summary", ops.P99_LATENCY_HIGH, 15, buckets, [
+    cases.append(Case("probe P99 above every threshold, no Triton summary", names.P99_LATENCY_HIGH, 15, buckets, [
         Expected(_pick(rules, sev, "histogram_quantile"), model_only, p99)
         for sev in ("critical", "warning") if limits[sev]]))
-    cases.append(Case("probe P99 high but Triton's summary present and low", ops.P99_LATENCY_HIGH, 15, [
-        *buckets, s.triton(ops.SUMMARY_US, _const(quiet * 1e6), **s.model, quantile="0.99")]))
+    cases.append(Case("probe P99 high but Triton's summary present and low", names.P99_LATENCY_HIGH, 15, [
+        *buckets, s.triton(names.TRITON_REQUEST_SUMMARY_US, _const(quiet * 1e6), **s.model, quantile="0.99")]))
     return cases
 
 
 def gpu_cases(spec: Spec) -> list[Case]:
     t = spec.alerting.thresholds
     cases = []
-    oom = _rules(spec, ops.GPU_OUT_OF_MEMORY)
+    oom = _rules(spec, names.GPU_OUT_OF_MEMORY)
     s = Samples(spec, 8)
-    xid = s.exporter(ops.XID_TOTAL, lambda i: None if i < 5 else 1, **GPU, xid="31")
-    full = s.exporter(ops.HEADROOM, _const(0.02), **GPU)
-    roomy = s.exporter(ops.HEADROOM, _const(0.5), **GPU)
-    cases.append(Case("XID 31 with the framebuffer exhausted", ops.GPU_OUT_OF_MEMORY, 8, [xid, full],
+    xid = s.exporter(names.GPU_XID_ERRORS, lambda i: None if i < 5 else 1, **GPU, xid="31")
+    full = s.exporter(names.GPU_MEMORY_HEADROOM, _const(0.02), **GPU)
+    roomy = s.exporter(names.GPU_MEMORY_HEADROOM, _const(0.5), **GPU)
+    cases.append(Case("XID 31 with the framebuffer exhausted", names.GPU_OUT_OF_MEMORY, 8, [xid, full],
                       [Expected(_pick(oom, "critical", "xid"), {**GPU, "xid": "31"}, 1)]))
-    cases.append(Case("XID 31 with framebuffer to spare", ops.GPU_OUT_OF_MEMORY, 8, [xid, roomy]))
+    cases.append(Case("XID 31 with framebuffer to spare", names.GPU_OUT_OF_MEMORY, 8, [xid, roomy]))
     s = Samples(spec, 10)
-    failing = s.triton(ops.FAILURES, _counter(60), **s.model, reason="BACKEND")
-    placed = s.exporter(ops.MODEL_GPU_INFO, _const(1), **s.model, **GPU)
-    cases.append(Case("backend failures on a full GPU", ops.GPU_OUT_OF_MEMORY, 10,
-                      [failing, placed, s.exporter(ops.HEADROOM, _const(0.02), **GPU)],
+    failing = s.triton(names.TRITON_REQUEST_FAILURE, _counter(60), **s.model, reason="BACKEND")
+    placed = s.exporter(names.MODEL_GPU_INFO, _const(1), **s.model, **GPU)
+    cases.append(Case("backend failures on a full GPU", names.GPU_OUT_OF_MEMORY, 10,
+                      [failing, placed, s.exporter(names.GPU_MEMORY_HEADROOM, _const(0.02), **GPU)],
                       [Expected(_pick(oom, "critical", "group_right"), {**s.model, **GPU}, 1)]))
-    cases.append(Case("rejected requests on a full GPU are not OOM", ops.GPU_OUT_OF_MEMORY, 10, [
-        s.triton(ops.FAILURES, _counter(60), **s.model, reason="REJECTED"), placed,
-        s.exporter(ops.HEADROOM, _const(0.02), **GPU)]))
+    cases.append(Case("rejected requests on a full GPU are not OOM", names.GPU_OUT_OF_MEMORY, 10, [
+        s.triton(names.TRITON_REQUEST_FAILURE, _counter(60), **s.model, reason="REJECTED"), placed,
+        s.exporter(names.GPU_MEMORY_HEADROOM, _const(0.02), **GPU)]))
 
-    lost = _rules(spec, ops.GPU_LOST)[0]
+    lost = _rules(spec, names.GPU_LOST)[0]
     s = Samples(spec, 8)
-    fell = s.exporter(ops.XID_TOTAL, lambda i: None if i < 5 else 1, **GPU, xid="79")
-    cases.append(Case("XID 79: GPU fell off the bus", ops.GPU_LOST, 8, [fell],
+    fell = s.exporter(names.GPU_XID_ERRORS, lambda i: None if i < 5 else 1, **GPU, xid="79")
+    cases.append(Case("XID 79: GPU fell off the bus", names.GPU_LOST, 8, [fell],
                       [Expected(lost, {**GPU, "xid": "79"}, 1)]))
     s = Samples(spec, 40)
-    old = s.exporter(ops.XID_TOTAL, lambda i: 0 if i < 2 else 1, **GPU, xid="48")
-    benign = s.exporter(ops.XID_TOTAL, lambda i: None if i < 35 else 1, **GPU, xid="13")
-    cases.append(Case("an XID 48 older than the look-back, and an application XID", ops.GPU_LOST, 40, [old, benign]))
+    old = s.exporter(names.GPU_XID_ERRORS, lambda i: 0 if i < 2 else 1, **GPU, xid="48")
+    benign = s.exporter(names.GPU_XID_ERRORS, lambda i: None if i < 35 else 1, **GPU, xid="13")
+    cases.append(Case("an XID 48 older than the look-back, and an application XID", names.GPU_LOST, 40, [old, benign]))
 
-    headroom_rules = _rules(spec, ops.GPU_MEMORY_HEADROOM_LOW)
+    headroom_rules = _rules(spec, names.GPU_MEMORY_HEADROOM_LOW)
     if headroom_rules:
         s = Samples(spec, 20)
-        low = s.exporter(ops.HEADROOM, _const(t.memory_headroom_warning / 2), **GPU)
-        cases.append(Case("memory headroom low", ops.GPU_MEMORY_HEADROOM_LOW, 20, [low],
+        low = s.exporter(names.GPU_MEMORY_HEADROOM, _const(t.memory_headroom_warning / 2), **GPU)
+        cases.append(Case("memory headroom low", names.GPU_MEMORY_HEADROOM_LOW, 20, [low],
                           [Expected(headroom_rules[0], s.at(low), t.memory_headroom_warning / 2)]))
-        cases.append(Case("memory headroom fine", ops.GPU_MEMORY_HEADROOM_LOW, 20,
-                          [s.exporter(ops.HEADROOM, _const(min(1.0, t.memory_headroom_warning * 2)), **GPU)]))
+        cases.append(Case("memory headroom fine", names.GPU_MEMORY_HEADROOM_LOW, 20,
+                          [s.exporter(names.GPU_MEMORY_HEADROOM, _const(min(1.0, t.memory_headroom_warning * 2)),
+                                      **GPU)]))
 
-    throttle = _rules(spec, ops.GPU_THROTTLING)[0]
+    throttle = _rules(spec, names.GPU_THROTTLING)[0]
     minutes = t.throttle_for_seconds // STEP + 8
     s = Samples(spec, minutes)
-    hot = s.exporter(ops.THROTTLE, _const(1), **GPU, reason="hw_thermal_slowdown")
-    cases.append(Case("thermal throttling sustained", ops.GPU_THROTTLING, minutes, [hot],
+    hot = s.exporter(names.GPU_THROTTLE_ACTIVE, _const(1), **GPU, reason="hw_thermal_slowdown")
+    cases.append(Case("thermal throttling sustained", names.GPU_THROTTLING, minutes, [hot],
                       [Expected(throttle, s.at(hot), 1)]))
-    cases.append(Case("idle and brief throttling", ops.GPU_THROTTLING, minutes, [
-        s.exporter(ops.THROTTLE, _const(1), **GPU, reason="gpu_idle"),
-        s.exporter(ops.THROTTLE, lambda i: 1 if i == minutes - 3 else 0, **GPU, reason="sw_power_cap")]))
+    cases.append(Case("idle and brief throttling", names.GPU_THROTTLING, minutes, [
+        s.exporter(names.GPU_THROTTLE_ACTIVE, _const(1), **GPU, reason="gpu_idle"),
+        s.exporter(names.GPU_THROTTLE_ACTIVE, lambda i: 1 if i == minutes - 3 else 0, **GPU, reason="sw_power_cap")]))
     return cases
 
 
 def model_cases(spec: Spec) -> list[Case]:
     t = spec.alerting.thresholds
     cases = []
-    golden = _rules(spec, ops.GOLDEN_ACCURACY_LOW)
+    golden = _rules(spec, names.GOLDEN_ACCURACY_LOW)
     if golden:
         s = Samples(spec, 50)
         right = round(60 * t.accuracy_warning / 2)
-        series = [s.exporter(ops.GOLDEN_CORRECT, _counter(right), **s.model),
-                  s.exporter(ops.GOLDEN_TOTAL, _counter(60), **s.model)]
-        cases.append(Case("golden accuracy low", ops.GOLDEN_ACCURACY_LOW, 50, series,
+        series = [s.exporter(names.GOLDEN_CORRECT, _counter(right), **s.model),
+                  s.exporter(names.GOLDEN_TOTAL, _counter(60), **s.model)]
+        cases.append(Case("golden accuracy low", names.GOLDEN_ACCURACY_LOW, 50, series,
                           [Expected(golden[0], dict(s.model), right / 60)]))
-        cases.append(Case("golden accuracy fine", ops.GOLDEN_ACCURACY_LOW, 50, [
-            s.exporter(ops.GOLDEN_CORRECT, _counter(60), **s.model),
-            s.exporter(ops.GOLDEN_TOTAL, _counter(60), **s.model)]))
-        cases.append(Case("too few golden answers to judge", ops.GOLDEN_ACCURACY_LOW, 50, [
-            s.exporter(ops.GOLDEN_CORRECT, lambda i: 0, **s.model),
-            s.exporter(ops.GOLDEN_TOTAL, lambda i: 0.25 * i, **s.model)]))
-    queue = _rules(spec, ops.QUEUE_TIME_GROWING)
+        cases.append(Case("golden accuracy fine", names.GOLDEN_ACCURACY_LOW, 50, [
+            s.exporter(names.GOLDEN_CORRECT, _counter(60), **s.model),
+            s.exporter(names.GOLDEN_TOTAL, _counter(60), **s.model)]))
+        cases.append(Case("too few golden answers to judge", names.GOLDEN_ACCURACY_LOW, 50, [
+            s.exporter(names.GOLDEN_CORRECT, lambda i: 0, **s.model),
+            s.exporter(names.GOLDEN_TOTAL, lambda i: 0.25 * i, **s.model)]))
+    queue = _rules(spec, names.QUEUE_TIME_GROWING)
     if queue:
         s = Samples(spec, 16)
         wait = t.queue_time_warning_seconds * 1.5
-        cases.append(Case("queue time above its threshold", ops.QUEUE_TIME_GROWING, 16, [
-            s.triton(ops.QUEUE_US, _counter(60 * wait * 1e6), **s.model),
-            s.triton(ops.SUCCESSES, _counter(60), **s.model)], [Expected(queue[0], dict(s.model), wait)]))
-        cases.append(Case("queue time fine, and an idle model", ops.QUEUE_TIME_GROWING, 16, [
-            s.triton(ops.QUEUE_US, _counter(60 * t.queue_time_warning_seconds * 0.5e6), **s.model),
-            s.triton(ops.SUCCESSES, _counter(60), **s.model),
-            s.triton(ops.QUEUE_US, _const(0), **{**s.model, "version": "2"}),
-            s.triton(ops.SUCCESSES, _const(0), **{**s.model, "version": "2"})]))
+        cases.append(Case("queue time above its threshold", names.QUEUE_TIME_GROWING, 16, [
+            s.triton(names.TRITON_QUEUE_DURATION_US, _counter(60 * wait * 1e6), **s.model),
+            s.triton(names.TRITON_REQUEST_SUCCESS, _counter(60), **s.model)],
+            [Expected(queue[0], dict(s.model), wait)]))
+        cases.append(Case("queue time fine, and an idle model", names.QUEUE_TIME_GROWING, 16, [
+            s.triton(names.TRITON_QUEUE_DURATION_US, _counter(60 * t.queue_time_warning_seconds * 0.5e6), **s.model),
+            s.triton(names.TRITON_REQUEST_SUCCESS, _counter(60), **s.model),
+            s.triton(names.TRITON_QUEUE_DURATION_US, _const(0), **{**s.model, "version": "2"}),
+            s.triton(names.TRITON_REQUEST_SUCCESS, _const(0), **{**s.model, "version": "2"})]))
     return cases
 
 

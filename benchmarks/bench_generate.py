@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib
 import io
 import sys
 import tempfile
@@ -34,11 +33,11 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the harness
 
 from harness.fleet import spec_text  # noqa: E402
-from triton_slo import generate as generate_module  # noqa: E402
-from triton_slo import rule_tests  # noqa: E402
+from triton_slo import background, pipeline  # noqa: E402
+from triton_slo.artifacts import Options  # noqa: E402
 from triton_slo.cli import main as cli_main  # noqa: E402
-from triton_slo.generate import GENERATORS, Options  # noqa: E402
-from triton_slo.spec import load_spec  # noqa: E402
+from triton_slo.readers import load_spec  # noqa: E402
+from triton_slo.rules import spec_rules  # noqa: E402
 
 
 def cli_generate(spec_path: Path, out: Path, *extra: str) -> float:
@@ -64,39 +63,42 @@ def timed_call(fn, *args) -> float:
 @contextlib.contextmanager
 def one_process():
     """Generation without forked processes (the reference the parallel run is compared with)."""
-    saved = generate_module.BACKGROUND_MIN_SLOS
-    generate_module.BACKGROUND_MIN_SLOS = 10**12
+    saved = background.BACKGROUND_MIN_SLOS
+    background.BACKGROUND_MIN_SLOS = 10**12
     try:
         yield
     finally:
-        generate_module.BACKGROUND_MIN_SLOS = saved
+        background.BACKGROUND_MIN_SLOS = saved
 
 
 def best(runs: int, fn) -> float:
     return min(fn() for _ in range(runs))
 
 
+# The pipeline's builders (the names it calls), in its order.
+BUILDERS = (("SLO rules", "build_rule_files"), ("SLO rule tests", "_build_tests"),
+            ("canary rules", "build_canary_rules"), ("operational alerts and Alertmanager", "build_ops"),
+            ("dashboards", "build_dashboards"), ("runbooks", "build_runbooks"))
+
+
 @contextlib.contextmanager
 def timed_generators(rows: list[tuple[str, float, int, int]]):
-    """Wraps each generator's ``generate`` so that one run of the CLI also gives the time of each."""
-    originals = {}
-    for what, module_name in GENERATORS:
-        module = importlib.import_module(module_name)
-        originals[module] = original = module.generate
-
-        def timed(specs, out, options, original=original, what=what):
+    """Wraps each builder the pipeline calls so that one run of the CLI also gives the time of each
+    (what it made: artifacts, and the size of their documents as JSON)."""
+    originals = {name: getattr(pipeline, name) for _, name in BUILDERS}
+    for what, name in BUILDERS:
+        def timed(*args, original=originals[name], what=what):
             started = time.perf_counter()
-            result = original(specs, out, options)
-            rows.append((what, time.perf_counter() - started, len(result.files),
-                         sum(f.stat().st_size for f in result.files)))
+            result = original(*args)
+            rows.append((what, time.perf_counter() - started, len(result.artifacts), 0))
             return result
 
-        module.generate = timed
+        setattr(pipeline, name, timed)
     try:
         yield
     finally:
-        for module, original in originals.items():
-            module.generate = original
+        for name, original in originals.items():
+            setattr(pipeline, name, original)
 
 
 def pure_python_dump_seconds(out: Path) -> float:
@@ -133,17 +135,18 @@ def main() -> int:
         size = sum(p.stat().st_size for p in files)
         print(f"triton-slo generate, {args.slos} SLOs over {args.models} models: {total:.2f} s "
               f"(best of {args.repeat}; {len(files)} files, {size / 1e6:.1f} MB)")
-        background = generate_module.fork_pays([load_spec(spec_path)])
-        for what, seconds, count, written in rows:
-            print(f"  {what:38s} {seconds:6.2f} s  {count:4d} files {written / 1e6:6.2f} MB")
-        rest = "spec loading, CLI, waiting for the tests" if background else "spec loading, CLI and the rest"
+        forked = background.fork_pays(len(load_spec(spec_path).slos))
+        for what, seconds, count, _ in rows:
+            print(f"  {what:38s} {seconds:6.2f} s  {count:4d} artifacts")
+        rest = "spec loading, CLI, waiting for the tests" if forked else "spec loading, CLI and the rest"
         print(f"  {rest:38s} {total - sum(r[1] for r in rows):6.2f} s")
-        if background:
-            alone = best(1, lambda: timed_call(rule_tests.generate, [load_spec(spec_path)], root / "rt", Options()))
+        if forked:
+            made = [spec_rules(load_spec(spec_path), 30)]
+            alone = best(1, lambda: timed_call(pipeline._build_tests, made, Options()))
             print(f"  SLO rule tests ({BACKGROUND_NOTE}):  {alone:6.2f} s when run alone")
         k8s = best(1, lambda: cli_generate(spec_path, root / "k8s", "--target", "kubernetes"))
         print(f"  (--target kubernetes, whole command:   {k8s:6.2f} s)")
-        if background:
+        if forked:
             with one_process():
                 sequential = best(1, lambda: cli_generate(spec_path, root / "seq"))
             print(f"reference: the same command in one process (no forked rule tests): {sequential:.2f} s "

@@ -27,20 +27,28 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from bench_rules import big_spec  # noqa: E402
 from triton_slo import rule_tests, rules  # noqa: E402
-from triton_slo.generate import Options  # noqa: E402
-from triton_slo.spec import load_spec  # noqa: E402
+from triton_slo.artifacts import Options  # noqa: E402
+from triton_slo.output import files  # noqa: E402
+from triton_slo.readers import load_spec  # noqa: E402
+from triton_slo.rulefiles import build_rule_files  # noqa: E402
 
 
-def timed(module, spec, out: Path) -> tuple[float, float]:
+def timed(builder, spec, out: Path) -> tuple[float, float]:
+    """Seconds to plan the spec and run one builder, and the MB it wrote."""
     started = time.perf_counter()
-    result = module.generate([spec], out, Options())
-    return time.perf_counter() - started, sum(f.stat().st_size for f in result.files) / 1e6
+    made = [rules.spec_rules(spec, 30)]
+    written = files.write(builder(made).artifacts, out)
+    return time.perf_counter() - started, sum(f.stat().st_size for f in written) / 1e6
+
+
+def _tests(made):
+    return rule_tests.build(made, Options())
 
 
 def specs(count: int, tmp: Path) -> list[tuple[str, object]]:
     out = [(f"{count} SLOs, one model each (bench_rules.big_spec)", big_spec(count))]
     try:
-        from bench_generate import spec_text
+        from harness.fleet import spec_text
     except ImportError:
         return out
     path = tmp / "fleet.yaml"
@@ -57,24 +65,24 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-rule-tests-") as tmp:
         root = Path(tmp)
         for what, spec in specs(args.slos, root):
-            reference, rules_mb = timed(rules, spec, root / "out")
-            seconds, tests_mb = timed(rule_tests, spec, root / "out")
+            reference, rules_mb = timed(build_rule_files, spec, root / "out")
+            seconds, tests_mb = timed(_tests, spec, root / "out")
             print(f"{what}: rule tests {seconds:.2f} s, {tests_mb:.1f} MB; rules {reference:.2f} s, "
                   f"{rules_mb:.1f} MB (tests/rules time {seconds / reference:.1f}x)")
         if args.promtool and shutil.which("promtool"):
             spec = load_spec(str(ROOT / "examples" / "resnet-classifier.yaml"))
-            rules.generate([spec], root / "example", Options())
-            result = rule_tests.generate([spec], root / "example", Options())
+            made = [rules.spec_rules(spec, 30)]
+            written = files.write(build_rule_files(made).artifacts + _tests(made).artifacts, root / "example")
+            test_file = written[-1]
             started = time.perf_counter()
-            check = subprocess.run(["promtool", "check", "rules", str(root / "example" / "rules" /
-                                                                     rules.rule_file_name(spec))],
+            check = subprocess.run(["promtool", "check", "rules", str(written[0])],
                                    capture_output=True, check=True)
             check_s = time.perf_counter() - started
             started = time.perf_counter()
-            test = subprocess.run(["promtool", "test", "rules", str(result.files[0])], capture_output=True)
+            test = subprocess.run(["promtool", "test", "rules", str(test_file)], capture_output=True)
             test_s = time.perf_counter() - started
             print(f"example spec ({len(spec.slos)} SLOs): promtool test rules {test_s:.1f} s "
-                  f"({'pass' if test.returncode == 0 else 'FAIL'}), {result.files[0].stat().st_size / 1e3:.0f} kB; "
+                  f"({'pass' if test.returncode == 0 else 'FAIL'}), {test_file.stat().st_size / 1e3:.0f} kB; "
                   f"promtool check rules {check_s:.2f} s (test/check {test_s / check_s:.0f}x)")
             del check
     return 0

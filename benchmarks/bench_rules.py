@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/bench_rules.py [--slos 1000] [--live-slos 50] [--live-seconds 20]
 
-1. Time to generate everything (`slo.generate.run_generators`: rules, promtool tests and every
+1. Time to generate everything (`triton_slo.pipeline.generate`: rules, promtool tests and every
    other generator present) for a spec with ``--slos`` SLOs of every kind.
 2. Rule cost per SLO of availability SLOs, ours against Sloth-shaped rules for the same SLIs
    (same selectors, ``sum by (model, version)``; the shapes are those of Sloth's generated
@@ -27,7 +27,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import statistics
 import sys
 import tempfile
@@ -39,10 +38,13 @@ import promql_parser
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the harness
 
-from triton_slo import rules  # noqa: E402
+from triton_slo import (
+    pipeline,  # noqa: E402
+    rules,  # noqa: E402
+)
+from triton_slo.artifacts import Options  # noqa: E402
 from triton_slo.burnrate import WORKBOOK_TIERS, decimal_text, threshold  # noqa: E402
 from triton_slo.durations import format_duration, parse_duration  # noqa: E402
-from triton_slo.generate import GENERATORS, Options, run_generators  # noqa: E402
 from triton_slo.model import (  # noqa: E402
     SLO,
     AccuracySLI,
@@ -56,6 +58,9 @@ from triton_slo.model import (  # noqa: E402
     TimesliceSLI,
     Window,
 )
+from triton_slo.output.writers import yaml_text  # noqa: E402
+from triton_slo.rulefiles import build_rule_files  # noqa: E402
+from triton_slo.rules import spec_rules  # noqa: E402
 
 DAY = 86400
 
@@ -292,8 +297,8 @@ def live(count: int, seconds: float, history_hours: float, evaluation: int) -> d
     one_group, _ = rules.spec_groups(availability_spec(count, "single"), evaluation)
     sloth = sloth_groups(availability_spec(count))
     folder = Path(tempfile.mkdtemp(prefix="bench-rules-"))
-    (folder / "ours.yaml").write_text(rules.dump_yaml({"groups": ours}))
-    (folder / "one-group.yaml").write_text(rules.dump_yaml({"groups": one_group}))
+    (folder / "ours.yaml").write_text(yaml_text({"groups": ours}))
+    (folder / "one-group.yaml").write_text(yaml_text({"groups": one_group}))
     (folder / "sloth.yaml").write_text(yaml.safe_dump({"groups": sloth}, sort_keys=False))
     metrics = folder / "metrics.prom"
     k = backfill(count, history_hours, folder / "prometheus" / "data") if history_hours > 0 else 0
@@ -351,19 +356,19 @@ def main() -> int:
 
     spec = big_spec(args.slos)
     with tempfile.TemporaryDirectory() as out:
-        for what, module_name in GENERATORS:  # ours first, each timed on its own
-            if module_name in ("triton_slo.rules", "triton_slo.rule_tests"):
-                module = importlib.import_module(module_name)
-                started, cpu = time.perf_counter(), time.process_time()
-                result = module.generate([spec], Path(out), Options())
-                print(f"  {what}: {time.perf_counter() - started:.2f} s wall, {time.process_time() - cpu:.2f} s CPU "
-                      f"({sum(f.stat().st_size for f in result.files) / 1e6:.1f} MB)")
         started, cpu = time.perf_counter(), time.process_time()
-        result, skipped = run_generators([spec], Path(out), Options())
+        made = [spec_rules(spec, 30)]
+        build_rule_files(made)
+        print(f"  SLO rules: {time.perf_counter() - started:.2f} s wall, {time.process_time() - cpu:.2f} s CPU")
+        started, cpu = time.perf_counter(), time.process_time()
+        pipeline._build_tests(made, Options())
+        print(f"  SLO rule tests: {time.perf_counter() - started:.2f} s wall, {time.process_time() - cpu:.2f} s CPU")
+        started, cpu = time.perf_counter(), time.process_time()
+        _, written = pipeline.generate([spec], Path(out), Options())
         elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
-        size = sum(f.stat().st_size for f in result.files)
+        size = sum(f.stat().st_size for f in written)
     print(f"generate everything, {args.slos} SLOs of every kind: {elapsed:.2f} s wall, {cpu:.2f} s CPU "
-          f"({len(result.files)} files, {size / 1e6:.1f} MB; {len(skipped)} generators not available)")
+          f"({len(written)} files, {size / 1e6:.1f} MB)")
 
     spec = availability_spec(100)
     ours, _ = rules.rule_groups(spec, 30)

@@ -21,7 +21,7 @@ from triton_slo.dashboards.panels import Layout, Link, Query, Step, gauge, stat,
 from triton_slo.dashboards.queries import ALL, RATE, Source, matchers, slo_matchers, sources
 from triton_slo.durations import format_duration
 from triton_slo.model import SLO, Spec
-from triton_slo.rules import plan
+from triton_slo.rules import SloPlan
 from triton_slo.runbooks import runbook_url
 
 TAG = "triton-slo"
@@ -584,7 +584,8 @@ def _burn_rate_links(spec: Spec) -> list[Link]:
                          "TritonSloAccuracyBudgetBurn", "TritonSloCustomBudgetBurn")]
 
 
-def slos(spec: Spec) -> G.Dashboard:
+def slos(spec: Spec, plans: dict[str, SloPlan]) -> G.Dashboard:
+    """The SLO board: every SLO at once, then (up to SLOS_PER_BOARD SLOs) a row per SLO from its plan."""
     lay = Layout()
     P = L.SloPanel
     parts = slo_parts(spec)
@@ -607,7 +608,7 @@ def slos(spec: Spec) -> G.Dashboard:
     ), w=12, h=6, id=P.BURN_RATE)
     if not parts:
         for slo in spec.slos:
-            _slo_row(spec, slo, lay)
+            _slo_row(spec, slo, lay, plans[slo.name])
         return dashboard(spec, "slo", "Each SLO: its SLI against the objective, burn rates on the alert "
                          "windows with the alert thresholds, and the budget left over the period.", lay)
     lay.row("Every SLO")
@@ -635,19 +636,19 @@ def part_title(spec: Spec, index: int) -> str:
             f"({part[0].name} to {part[-1].name})")
 
 
-def slo_part(spec: Spec, index: int) -> G.Dashboard:
-    """The rows of the SLOs of part ``index`` (from 1), each as on a one-board SLO dashboard."""
+def slo_part(spec: Spec, index: int, plans: dict[str, SloPlan]) -> G.Dashboard:
+    """The rows of the SLOs of part ``index`` (from 1), each as on a one-board SLO dashboard
+    (``plans``: each SLO's plan by name, as its rules were made)."""
     lay = Layout()
     for slo in slo_parts(spec)[index - 1]:
-        _slo_row(spec, slo, lay)
+        _slo_row(spec, slo, lay, plans[slo.name])
     return dashboard(spec, part_board(index), f"{len(spec.slos)} SLOs, {SLOS_PER_BOARD} a board: each SLO's SLI "
                      "against the objective, burn rates on the alert windows with the alert thresholds, and the "
                      "budget left over the period.", lay, title=part_title(spec, index))
 
 
-def _slo_row(spec: Spec, slo: SLO, lay: Layout) -> None:
+def _slo_row(spec: Spec, slo: SLO, lay: Layout, p: SloPlan) -> None:
     """SLI, burn rates and budget of one SLO, read from the very series its alerts read (slo.rules)."""
-    p = plan(spec, slo)
     sel_ = slo_matchers(slo.name)
 
     def templated(expr: str) -> str:  # the rules' exact selector, with the dashboard's variables
@@ -686,4 +687,5 @@ def _slo_row(spec: Spec, slo: SLO, lay: Layout) -> None:
     ), w=8)
 
 
-BUILDERS = {"executive": executive, "oncall": oncall, "debug": debug, "slo": slos}
+# The boards made from the spec alone; the SLO board (``slos``) also reads the SLOs' plans.
+BUILDERS = {"executive": executive, "oncall": oncall, "debug": debug}

@@ -1,95 +1,38 @@
-"""`triton-slo generate`, dashboards part: OUT/dashboards/<service>-<board>.json + provisioning.yaml."""
+"""Builder: the Grafana dashboards of each spec (OUT/dashboards/<service>-<board>.json) and provisioning.yaml."""
 
 from __future__ import annotations
 
-import json
-import math
-from json.encoder import encode_basestring_ascii as _ESCAPE  # the C escaper
 from pathlib import Path
 from typing import Any
 
-import yaml
-from triton_slo.dashboards.boards import BUILDERS, SLOS_PER_BOARD, board_names, slo_part, slo_parts
+from triton_slo import names
+from triton_slo.artifacts import Artifact, Built
+from triton_slo.dashboards.boards import BUILDERS, SLOS_PER_BOARD, board_names, slo_part, slo_parts, slos
 from triton_slo.dashboards.grafana import render
-from triton_slo.generate import Options, Result
-from triton_slo.model import Spec
+from triton_slo.rules import SpecRules
 
 PROVIDER_NAME = "triton-slo"
 FOLDER = "triton-slo"
 
 
-def build(spec: Spec, board: str) -> dict[str, Any]:
-    """One dashboard of a spec (a name of ``board_names(spec)``), as the JSON Grafana imports."""
+def build(made: SpecRules, board: str) -> dict[str, Any]:
+    """One dashboard of a spec (a name of ``board_names(spec)``), as the JSON Grafana imports; the
+    SLO rows read the plans the rules were made from."""
+    spec = made.spec
+    plans = {p.slo.name: p for p in made.plans}
     if board in BUILDERS:
         return render(BUILDERS[board](spec))
+    if board == "slo":
+        return render(slos(spec, plans))
     parts = len(slo_parts(spec))
     index = board.removeprefix("slo-")
     if not (index.isdigit() and 1 <= int(index) <= parts):
         raise KeyError(f"no board {board!r} for {spec.service.name} (boards: {', '.join(board_names(spec))})")
-    return render(slo_part(spec, int(index)))
+    return render(slo_part(spec, int(index), plans))
 
 
-def build_all(spec: Spec) -> dict[str, dict[str, Any]]:
-    return {board: build(spec, board) for board in board_names(spec)}
-
-
-def json_text(data: Any) -> str:
-    """``json.dumps(data, indent=2)``, byte for byte, at about twice its speed.
-
-    The standard library indents in pure Python; here strings go through its C escaper and the
-    rest is plain appends (dashboards of a large spec are megabytes). Anything but JSON's own types
-    and string keys is left to ``json.dumps``.
-    """
-    out: list[str] = []
-    emit = out.append
-    text = _ESCAPE
-
-    def walk(value: Any, indent: str) -> None:
-        kind = type(value)
-        if kind is str:
-            emit(text(value))
-        elif kind is dict:
-            if not value:
-                emit("{}")
-                return
-            inner = indent + "  "
-            head = "{\n" + inner
-            for key, item in value.items():
-                if type(key) is not str:
-                    raise TypeError(key)
-                emit(head + text(key) + ": ")
-                head = ",\n" + inner
-                walk(item, inner)
-            emit("\n" + indent + "}")
-        elif kind is list:
-            if not value:
-                emit("[]")
-                return
-            inner = indent + "  "
-            head = "[\n" + inner
-            for item in value:
-                emit(head)
-                head = ",\n" + inner
-                walk(item, inner)
-            emit("\n" + indent + "]")
-        elif value is None:
-            emit("null")
-        elif value is True:
-            emit("true")
-        elif value is False:
-            emit("false")
-        elif kind is int:
-            emit(int.__repr__(value))
-        elif kind is float and math.isfinite(value):
-            emit(float.__repr__(value))
-        else:
-            raise TypeError(value)
-
-    try:
-        walk(data, "")
-    except TypeError:
-        return json.dumps(data, indent=2)
-    return "".join(out)
+def build_all(made: SpecRules) -> dict[str, dict[str, Any]]:
+    return {board: build(made, board) for board in board_names(made.spec)}
 
 
 def provisioning(dashboards_dir: Path) -> dict[str, Any]:
@@ -121,33 +64,31 @@ def how_to_use(dashboards_dir: Path) -> str:
     )
 
 
-def generate(specs: list[Spec], out: Path, options: Options) -> Result:
-    folder = out / "dashboards"
-    folder.mkdir(parents=True, exist_ok=True)
-    result = Result()
+def build_dashboards(made: list[SpecRules], dashboards_dir: Path) -> Built:
+    """Every board of every spec, and the provisioning file (its ``path`` is ``dashboards_dir``,
+    where the output layer writes them)."""
+    result = Built()
     uids: dict[str, str] = {}
-    for spec in specs:
+    for spec_rules in made:
+        spec = spec_rules.spec
         parts = len(slo_parts(spec))
         if parts:
             result.notes.append(
                 f"dashboards: {spec.service.name} has {len(spec.slos)} SLOs: their rows are on {parts} boards of "
                 f"{SLOS_PER_BOARD} ({spec.service.name}-slo-1.json to -slo-{parts}.json); the SLO board shows the "
                 "worst SLOs and a table of every SLO")
-        for board, data in build_all(spec).items():
-            path = folder / f"{spec.service.name}-{board}.json"
+        for board, data in build_all(spec_rules).items():
+            name = names.dashboard_file(spec.service.name, board)
             if data["uid"] in uids:
                 result.warnings.append(
-                    f"dashboards: {path.name} and {uids[data['uid']]} share uid {data['uid']}; "
+                    f"dashboards: {name} and {uids[data['uid']]} share uid {data['uid']}; "
                     "Grafana keeps only one of them (service names must differ)")
-            uids[data["uid"]] = path.name
-            path.write_text(json_text(data) + "\n")
-            result.files.append(path)
-    prov = folder / "provisioning.yaml"
-    prov.write_text(
-        "# Grafana dashboard provisioning for the triton-slo dashboards in this folder.\n"
-        "# Copy to /etc/grafana/provisioning/dashboards/ and make `path` point at this folder.\n"
-        + yaml.safe_dump(provisioning(folder), sort_keys=False)
-    )
-    result.files.append(prov)
-    result.notes.append(how_to_use(folder))
+            uids[data["uid"]] = name
+            result.artifacts.append(Artifact(f"{names.DASHBOARDS_DIR}/{name}", "dashboard", data, "json",
+                                             service=spec.service.name))
+    result.artifacts.append(Artifact(
+        f"{names.DASHBOARDS_DIR}/{names.PROVISIONING_FILE}", "provisioning", provisioning(dashboards_dir),
+        header="# Grafana dashboard provisioning for the triton-slo dashboards in this folder.\n"
+               "# Copy to /etc/grafana/provisioning/dashboards/ and make `path` point at this folder.\n"))
+    result.notes.append(how_to_use(dashboards_dir))
     return result

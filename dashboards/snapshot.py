@@ -30,6 +30,8 @@ from triton_slo.dashboards.queries import default_values, fill_variables
 from triton_slo.durations import parse_duration
 from triton_slo.errors import UserError
 from triton_slo.promapi import PromAPI, add_prometheus_arguments
+from triton_slo.readers import SpecError, load_spec
+from triton_slo.rules import spec_rules
 
 HELP = "render the on-call dashboard's panels from a Prometheus API to a PNG or a self-contained HTML page"
 
@@ -80,6 +82,8 @@ _SCALES = {
     "bytes": [(1, "B"), (1024, "KiB"), (1024**2, "MiB"), (1024**3, "GiB"), (1024**4, "TiB")],
     "hertz": [(1, "Hz"), (1e3, "kHz"), (1e6, "MHz"), (1e9, "GHz")],
 }
+
+DEFAULT_EVALUATION_SECONDS = 30
 
 
 def format_value(value: float, unit: str) -> str:
@@ -311,9 +315,6 @@ def _variables(args: argparse.Namespace, spec: Any) -> dict[str, str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from triton_slo.spec import load_spec
-    from triton_slo.specyaml import SpecError
-
     out = Path(args.output)
     if out.suffix.lower() not in (".png", ".html"):
         raise UserError(f"-o {out}: the file name must end in .png or .html")
@@ -332,7 +333,8 @@ def run(args: argparse.Namespace) -> int:
     end = time.time()
     start = end - parse_duration(args.range)
     step = max(1.0, (end - start) / MAX_POINTS)
-    dashboard = build(spec, args.board)
+    # The boards read the SLOs' plans; their windows do not depend on the evaluation interval.
+    dashboard = build(spec_rules(spec, DEFAULT_EVALUATION_SECONDS), args.board)
     panels = collect(dashboard, api, values, start, end, step)
     title = dashboard["title"]
     subtitle = (f"{api.url}, last {args.range} up to {time.strftime('%Y-%m-%d %H:%M:%S %Z', time.localtime(end))}, "

@@ -7,6 +7,10 @@ import signal
 import sys
 import threading
 
+from triton_slo.exporters.config import build
+from triton_slo.exporters.exporter import Exporter
+from triton_slo.exporters.server import MetricsServer, load_web_config
+
 HELP = "Run the Prometheus exporter: Triton /metrics and API, dcgm-exporter, inference probes."
 
 
@@ -37,10 +41,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from triton_slo.exporters.config import build
-    from triton_slo.exporters.exporter import Exporter
-    from triton_slo.exporters.server import MetricsServer, load_web_config
-
     config = build(args)
     web = load_web_config(config.web_config_file)
     exporter = Exporter(config)

@@ -11,7 +11,7 @@ import math
 from collections.abc import Iterable
 from functools import lru_cache
 
-from triton_slo.exporters.textparse import _LABEL_PAIR, SAMPLE_LINE, Family, escape_label_value
+from triton_slo.exporters.textparse import LABEL_PAIR, SAMPLE_LINE, Family, escape_label_value
 
 PLAIN_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 OPENMETRICS_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
@@ -81,7 +81,7 @@ def drop_labels(family: Family, drop: frozenset[str]) -> list[str]:
             continue
         name, block, value, ts = match.groups()
         if block:
-            kept = [m.group(0).strip() for m in _LABEL_PAIR.finditer(block) if m.group(1) not in drop]
+            kept = [m.group(0).strip() for m in LABEL_PAIR.finditer(block) if m.group(1) not in drop]
             block = "{" + ",".join(kept) + "}" if kept else ""
         series = f"{name}{block or ''}"
         if series in seen:

@@ -35,7 +35,7 @@ _VALUE = (
 
 # name, label block (with braces), value, timestamp (ms)
 SAMPLE_LINE = re.compile(rf"({NAME})[ \t]*({_LABELS})?[ \t]+({_VALUE})(?:[ \t]+(-?[0-9]+))?[ \t]*")
-_LABEL_PAIR = re.compile(rf"({_LABEL_NAME})[ \t]*=[ \t]*\"([^\"\\\n]*(?:\\.[^\"\\\n]*)*)\"")
+LABEL_PAIR = re.compile(rf"({_LABEL_NAME})[ \t]*=[ \t]*\"([^\"\\\n]*(?:\\.[^\"\\\n]*)*)\"")
 _META_LINE = re.compile(rf"#[ \t]+(HELP|TYPE)[ \t]+({NAME})(?:[ \t]+(.*?))?[ \t]*")
 _ESCAPE = re.compile(r"\\(.)")
 _HELP_ESCAPE = re.compile(r"\\([\\n])")
@@ -110,7 +110,7 @@ def parse_labels(block: str | None) -> dict[str, str]:
     """``{a="1",b="x\\"y"}`` -> dict; the block was already validated by SAMPLE_LINE."""
     if not block or len(block) <= 2:
         return {}
-    return {name: unescape_label_value(value) for name, value in _LABEL_PAIR.findall(block)}
+    return {name: unescape_label_value(value) for name, value in LABEL_PAIR.findall(block)}
 
 
 def parse_sample_line(line: str) -> Sample:

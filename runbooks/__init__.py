@@ -1,7 +1,8 @@
 """Runbooks, one Markdown file per alert, and how alerts link to them.
 
 Each runbook is package data: ``runbooks/<alertname lower case>.md``, whose first line is
-``# <AlertName>``. ``incident-checklist.md`` is linked from every runbook.
+``# <AlertName>``. ``incident-checklist.md`` is linked from every runbook. ``runbook_url`` and
+``runbook_anchor`` (how an alert links to its runbook) live in ``triton_slo.links``.
 """
 
 from __future__ import annotations
@@ -11,30 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from triton_slo.errors import UserError
+from triton_slo.links import runbook_anchor, runbook_url  # noqa: F401 - re-exported: how alerts link here
 
 RUNBOOK_DIR = Path(__file__).resolve().parent
 CHECKLIST = "incident-checklist"
 SECTIONS = ("Meaning", "Impact", "Diagnosis", "Mitigation", "Escalation")
-
-
-def runbook_anchor(alertname: str) -> str:
-    """The stable anchor and file stem of an alert's runbook: its name in lower case."""
-    return alertname.lower()
-
-
-def runbook_url(runbook_base_url: str, alertname: str) -> str:
-    """The `runbook_url` annotation for an alert.
-
-    A base with ``{alert}`` is a template (``https://wiki/x#{alert}``); a base ending in ``#`` takes
-    the anchor; otherwise the runbook is ``<base>/<alertname lower case>.md`` (a Git host or the
-    ``OUT/runbooks/`` folder).
-    """
-    anchor = runbook_anchor(alertname)
-    if "{alert}" in runbook_base_url:
-        return runbook_base_url.replace("{alert}", anchor)
-    if runbook_base_url.endswith("#"):
-        return runbook_base_url + anchor
-    return f"{runbook_base_url.rstrip('/')}/{anchor}.md"
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from triton_slo.durations import format_duration
 from triton_slo.model import SLO, BurnRateTier
+from triton_slo.promql import number as decimal_text  # its older name, which other modules import from here
 
 WORKBOOK_PERIOD = 30 * 86400
 
@@ -29,12 +30,6 @@ WORKBOOK_TIERS: tuple[BurnRateTier, ...] = (
     BurnRateTier("ticket-fast", "warning", Decimal("3"), 86400, 2 * 3600),
     BurnRateTier("ticket-slow", "warning", Decimal("1"), 3 * 86400, 6 * 3600),
 )
-
-
-def decimal_text(value: Decimal) -> str:
-    """An exact plain decimal for PromQL and labels: ``0.0144``, ``14.4``, ``6`` (never ``1E+1``)."""
-    text = format(value.normalize(), "f")
-    return "0" if text in ("-0", "") else text
 
 
 def scale_window(seconds: int, period_seconds: int) -> int:

@@ -16,6 +16,9 @@ from collections.abc import Sequence
 from triton_slo import __version__
 from triton_slo.errors import CheckFailed, UserError
 
+# The extra that brings what a command needs beyond a bare install (validate and generate need none).
+EXTRAS = {"export": "export", "status": "", "canary": "canary", "runbook": "", "snapshot": "snapshot"}
+
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("triton_slo.commands.validate", "check SLO specs and report every problem as FILE:LINE:COL"),
     "generate": ("triton_slo.commands.generate", "write rules, rule tests, alertmanager.yaml, dashboards, runbooks"),
@@ -46,7 +49,14 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         if name != command:
             sub.add_parser(name, help=summary)
             continue
-        module = importlib.import_module(module_name)
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if (exc.name or "").split(".")[0] == "triton_slo":
+                raise
+            extra = EXTRAS.get(name) or "all"
+            parser.exit(2, f"triton-slo {name}: needs {exc.name}, which a bare install leaves out: "
+                           f"pip install 'triton-slo[{extra}]'\n")
         parser_of_command = sub.add_parser(name, help=summary, description=module.HELP)
         module.add_arguments(parser_of_command)
         parser_of_command.set_defaults(_run=module.run)

@@ -1,6 +1,6 @@
 """The SLO spec model: what every generator, the status command and the canary judge read.
 
-Loaders (``slo.spec`` for triton-slo files, ``slo.imports`` for Sloth and OpenSLO) build these
+The readers (``slo.readers``: triton-slo files, Sloth and OpenSLO) build these
 frozen dataclasses; nothing downstream reads YAML.
 """
 

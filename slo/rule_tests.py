@@ -40,25 +40,23 @@ import re._parser as re_parser
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from pathlib import Path
 
 import numpy as np
 import promql_parser
-from triton_slo import refmodel
+from triton_slo import names, refmodel
 from triton_slo import rules as rules_module
+from triton_slo.artifacts import Artifact, Built, Options
+from triton_slo.background import Background, fork_pays
 from triton_slo.burnrate import decimal_text, detection_seconds, reset_seconds
 from triton_slo.durations import format_duration
-from triton_slo.generate import Background, Options, Result, fork_pays
 from triton_slo.model import AvailabilitySLI, LatencySLI, RatioSLI, Spec, TimesliceSLI
 from triton_slo.rules import (
     BUDGET_REMAINING,
     NO_TRAFFIC_ALERT,
     SloPlan,
+    SpecRules,
     budget_left_template,
-    evaluation_seconds,
     no_traffic_rule,
-    rule_file_name,
-    spec_groups,
 )
 from triton_slo.sliexpr import (
     BAD_OP,
@@ -1408,8 +1406,7 @@ def budget_lags(spec: Spec, evaluation_interval: int) -> dict[str, int]:
     # The layout is the same for every SLO of a spec: read it from the first one (the rule file
     # of thousands of SLOs is not built twice).
     spec = dataclasses.replace(spec, slos=spec.slos[:1])
-    make = getattr(rules_module, "rule_groups", None)
-    groups = make(spec, evaluation_interval)[0] if make else spec_groups(spec, evaluation_interval)[0]
+    groups = rules_module.rule_groups(spec, evaluation_interval)[0]
     first_alert: dict[str, int] = {}
     budget_at: dict[str, int] = {}
     position = 0
@@ -1447,8 +1444,8 @@ def partition(plans: list[SloPlan], parts: int) -> list[set[str]]:
         key = (p.queries.kind, p.queries.per_model, str(p.slo.objective), p.period, p.slo.alerting.min_events)
         shapes.setdefault(key, []).append(p.slo.name)
     out: list[set[str]] = [set() for _ in range(parts)]
-    for names in sorted(shapes.values(), key=len, reverse=True):
-        min(out, key=len).update(names)
+    for members in sorted(shapes.values(), key=len, reverse=True):
+        min(out, key=len).update(members)
     return out
 
 
@@ -1462,8 +1459,9 @@ class SpecContext:
     notes: list[str]  # about custom SLIs the model cannot evaluate
 
 
-def spec_context(spec: Spec, evaluation_interval: int) -> SpecContext:
-    groups, plans = spec_groups(spec, evaluation_interval)
+def spec_context(made: SpecRules) -> SpecContext:
+    spec, evaluation_interval = made.spec, made.interval
+    groups, plans = made.slo_groups(), made.plans
     rules = {p.slo.name: g["rules"] for p, g in zip(plans, groups, strict=True)}
     notes: list[str] = []
     custom = _custom_slis(plans, evaluation_interval, notes)
@@ -1476,7 +1474,7 @@ def build_tests(spec: Spec, evaluation_interval: int, part: tuple[int, int] = (0
                 context: SpecContext | None = None) -> SpecTests:
     """The tests of a spec's SLOs (of one ``part`` of ``partition``: (number, parts)); every SLO
     of the spec is still a reader of the inputs, whichever part writes its tests."""
-    context = context or spec_context(spec, evaluation_interval)
+    context = context or spec_context(rules_module.spec_rules(spec, evaluation_interval))
     plans, custom, index = context.plans, context.custom, context.index
     _SHARED_MODELS.clear()
     own = partition(plans, part[1])[part[0]] if part[1] > 1 else {p.slo.name for p in plans}
@@ -1537,7 +1535,7 @@ def build_tests(spec: Spec, evaluation_interval: int, part: tuple[int, int] = (0
             **({"alert_rule_test": alert_tests} if alert_tests else {}),
         })
     document = {
-        "rule_files": [f"../rules/{rule_file_name(spec)}"],
+        "rule_files": [f"../rules/{names.slo_rule_file(spec.service.name)}"],
         "evaluation_interval": format_duration(STEP),
         "tests": tests,
     }
@@ -1570,7 +1568,7 @@ def dump_test_items(tests: list[dict]) -> str:
 
 
 def test_file_name(spec: Spec) -> str:
-    return f"{spec.service.name}-slo.yaml"
+    return names.slo_rule_file(spec.service.name)
 
 
 def _part_text(spec: Spec, interval: int, part: tuple[int, int],
@@ -1579,18 +1577,17 @@ def _part_text(spec: Spec, interval: int, part: tuple[int, int],
     return dump_test_items(built.document["tests"]), built.notes, len(built.document["tests"])
 
 
-def generate(specs: list[Spec], out: Path, options: Options) -> Result:
-    result = Result()
+def build(made: list[SpecRules], options: Options) -> Built:
+    """The promtool tests of each spec's SLO rules, ``OUT/tests/<service>-slo.yaml``."""
+    result = Built()
     if options.target == "kubernetes":
         result.notes.append("SLO rule tests: not written for --target kubernetes (promtool reads plain rule files)")
         return result
-    interval = evaluation_seconds(options)
-    folder = out / "tests"
-    folder.mkdir(parents=True, exist_ok=True)
-    for spec in specs:
+    for spec_rules in made:
+        spec, interval = spec_rules.spec, spec_rules.interval
         # A large spec's tests are built in two processes (two halves of its SLOs), on Linux.
-        parts = 2 if fork_pays([spec]) else 1
-        context = spec_context(spec, interval)  # made once: the forked part inherits it
+        parts = 2 if fork_pays(len(spec.slos)) else 1
+        context = spec_context(spec_rules)  # made once: the forked part inherits it
         others = [Background(_part_text, spec, interval, (k, parts), context) for k in range(1, parts)]
         try:
             pieces = [_part_text(spec, interval, (0, parts), context)] + [job.result() for job in others]
@@ -1601,10 +1598,12 @@ def generate(specs: list[Spec], out: Path, options: Options) -> Result:
             result.notes.extend(notes)
         if not sum(count for _, _, count in pieces):
             continue
-        header = dump_tests({"rule_files": [f"../rules/{rule_file_name(spec)}"],
+        rule_file = names.slo_rule_file(spec.service.name)
+        header = dump_tests({"rule_files": [f"../{names.RULES_DIR}/{rule_file}"],
                              "evaluation_interval": format_duration(STEP), "tests": []})
-        path = folder / test_file_name(spec)
-        path.write_text(f"# promtool test rules {path.name}  (generated by triton-slo; expectations from "
-                        "slo/refmodel.py)\n" + header + "".join(text for text, _, _ in pieces))
-        result.files.append(path)
+        name = test_file_name(spec)
+        text = (f"# promtool test rules {name}  (generated by triton-slo; expectations from slo/refmodel.py)\n"
+                + header + "".join(text for text, _, _ in pieces))
+        result.artifacts.append(Artifact(f"{names.TESTS_DIR}/{name}", "rule-tests", text, "text",
+                                         service=spec.service.name))
     return result

@@ -33,11 +33,8 @@ absent model is not "0 errors". Thresholds are exact decimals.
 
 from __future__ import annotations
 
-import json
-import re
 from dataclasses import dataclass
 from decimal import Decimal
-from pathlib import Path
 
 from triton_slo.burnrate import (
     TierReport,
@@ -49,28 +46,36 @@ from triton_slo.burnrate import (
     threshold,
     tiers_for,
 )
-from triton_slo.dashboards.links import dashboard_url
-from triton_slo.durations import format_duration, parse_duration
+from triton_slo.durations import format_duration
 from triton_slo.errors import UserError
-from triton_slo.generate import Options, Result
+from triton_slo.links import dashboard_url, runbook_url
 from triton_slo.model import SLO, BurnRateTier, Spec
-from triton_slo.runbooks import runbook_url
-from triton_slo.sliexpr import SliQueries, quote, sli_queries
+from triton_slo.names import (
+    BAD_SLICE,
+    BUDGET_REMAINING,
+    CURRENT_BURN,
+    ERROR_BUDGET,
+    ERRORS,
+    EVENTS,
+    INFO,
+    LABEL_SERVICE,
+    LABEL_SEVERITY,
+    LABEL_SLO,
+    LABEL_TIER,
+    OBJECTIVE,
+    PERIOD_BURN,
+    PERIOD_GROUP_SUFFIX,
+    RATIO,
+    RESERVED_LABELS,
+    TICKET_SEVERITY,
+    burn_alert_name,
+    slo_group,
+)
+from triton_slo.names import NO_TRAFFIC as NO_TRAFFIC_ALERT
+from triton_slo.promql import selector
+from triton_slo.sliexpr import SliQueries, sli_queries
 
-ERRORS = "slo:sli_errors:rate"
-EVENTS = "slo:sli_events:rate"
-RATIO = "slo:sli_error:ratio_rate"
-BAD_SLICE = "slo:sli_slice_error:bool"
-OBJECTIVE = "slo:objective:ratio"
-ERROR_BUDGET = "slo:error_budget:ratio"
-CURRENT_BURN = "slo:current_burn_rate:ratio"
-PERIOD_BURN = "slo:period_burn_rate:ratio"
-BUDGET_REMAINING = "slo:period_error_budget_remaining:ratio"
-INFO = "slo:info"
-NO_TRAFFIC_ALERT = "TritonSloNoTraffic"
-RESERVED_LABELS = ("service", "slo", "model", "version", "severity", "tier")
 DEFAULT_BASE = 300  # 5m, when an SLO has no tiers at all
-PERIOD_GROUP_SUFFIX = ":period"  # neither triton-slo slugs nor Sloth names hold a colon
 PERIOD_EVALUATIONS = 8  # the period rules run once every this many evaluations ...
 PERIOD_INTERVAL_MAX = 240  # ... but at least every 4m: under Prometheus' 5m lookback delta
 
@@ -78,10 +83,6 @@ PERIOD_INTERVAL_MAX = 240  # ... but at least every 4m: under Prometheus' 5m loo
 def period_interval(evaluation_interval: int) -> int:
     """Seconds between two evaluations of the period rules (never below the evaluation interval)."""
     return max(evaluation_interval, min(PERIOD_EVALUATIONS * evaluation_interval, PERIOD_INTERVAL_MAX))
-
-
-def burn_alert_name(alert_kind: str) -> str:
-    return f"TritonSlo{alert_kind}BudgetBurn"
 
 
 @dataclass(frozen=True)
@@ -99,13 +100,13 @@ class SloPlan:
     @property
     def labels(self) -> dict[str, str]:
         """Labels on every series of the SLO (extra spec labels first: service and slo win)."""
-        return {**self.spec.service.labels, **self.slo.labels, "service": self.spec.service.name,
-                "slo": self.slo.name}
+        return {**self.spec.service.labels, **self.slo.labels, LABEL_SERVICE: self.spec.service.name,
+                LABEL_SLO: self.slo.name}
 
     @property
     def match(self) -> str:
         """Selects this SLO's recorded series."""
-        return f"{{service={quote(self.spec.service.name)}, slo={quote(self.slo.name)}}}"
+        return selector([(LABEL_SERVICE, "=", self.spec.service.name), (LABEL_SLO, "=", self.slo.name)])
 
     @property
     def budget(self) -> Decimal:
@@ -277,8 +278,8 @@ def tier_labels(p: SloPlan, tier: BurnRateTier) -> dict[str, str]:
     user wrote it (Sloth's page_alert/ticket_alert); ``alerts.alertmanager`` routes that value."""
     alerting = p.slo.alerting
     own = alerting.page_labels if tier.severity == "critical" else alerting.ticket_labels
-    return {**alerting.tier_labels(tier.severity), "service": p.spec.service.name, "slo": p.slo.name,
-            "severity": own.get("severity", tier.severity), "tier": tier.name}
+    return {**alerting.tier_labels(tier.severity), LABEL_SERVICE: p.spec.service.name, LABEL_SLO: p.slo.name,
+            LABEL_SEVERITY: own.get(LABEL_SEVERITY, tier.severity), LABEL_TIER: tier.name}
 
 
 def tier_summary(p: SloPlan, tier: BurnRateTier) -> str:
@@ -318,7 +319,7 @@ def no_traffic_rule(p: SloPlan) -> dict | None:
     return {
         "alert": NO_TRAFFIC_ALERT,
         "expr": no_traffic_expr(p),
-        "labels": {**p.slo.alerting.labels, **p.labels, "severity": "warning"},
+        "labels": {**p.slo.alerting.labels, **p.labels, LABEL_SEVERITY: TICKET_SEVERITY},
         "annotations": _annotations(
             p, NO_TRAFFIC_ALERT,
             f"SLO {p.slo.name} of {p.spec.service.name} has seen no traffic",
@@ -382,203 +383,70 @@ def static_notes(p: SloPlan) -> list[str]:
     return notes
 
 
-# --- the generator ---------------------------------------------------------------------------
-
-
-_PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_.:/ -]*")
-_NOT_PLAIN = re.compile(r"(?i)^(true|false|yes|no|on|off|null|y|n)$|[ :]$| #|: ")
-
-
-def _scalar(value: object) -> str:
-    """A YAML scalar: plain where unambiguous, else JSON-quoted (JSON strings are YAML strings)."""
-    if isinstance(value, bool) or value is None:
-        return json.dumps(value)
-    if isinstance(value, (int, float)):
-        return repr(value)
-    text = str(value)
-    if _PLAIN.fullmatch(text) and not _NOT_PLAIN.search(text):
-        return text
-    return json.dumps(text, ensure_ascii=False)
-
-
-def _emit(value: object, indent: str, out: list[str]) -> None:
-    """Block-style YAML for dicts, lists and scalars; multi-line strings as literal blocks."""
-    for key, item in value.items() if isinstance(value, dict) else enumerate(value):
-        head = f"{indent}{_scalar(key)}:" if isinstance(value, dict) else f"{indent}-"
-        if isinstance(item, (dict, list)) and item:
-            if isinstance(value, dict):
-                out.append(head + "\n")
-                _emit(item, indent + "  ", out)
-            else:  # a list item starts on the dash line
-                sub: list[str] = []
-                _emit(item, indent + "  ", sub)
-                out.append(head + " " + sub[0][len(indent) + 2:])
-                out.extend(sub[1:])
-        elif isinstance(item, (dict, list)):
-            out.append(f"{head} {'{}' if isinstance(item, dict) else '[]'}\n")
-        elif isinstance(item, str) and "\n" in item and not item.endswith("\n") and "\t" not in item \
-                and not item.startswith(" "):
-            body = "".join(f"{indent}  {line}\n" if line else "\n" for line in item.split("\n"))
-            out.append(f"{head} |-\n{body}")
-        else:
-            out.append(f"{head} {_scalar(item)}\n")
-
-
-# The first line of every YAML file written with ``dump_yaml`` (runbooks/generate.py reads such
-# files back by line, knowing their layout from it).
-FILE_HEADER = "# Generated by triton-slo from {source}; edit the spec, not this file.\n"
-
-
-def dump_yaml(document: dict) -> str:
-    """YAML text of a rule or test document (fast: thousands of SLOs are written in well under a second).
-
-    Block style for dicts and lists, a list item's first entry on its dash line, multi-line strings
-    as literal blocks, other scalars as ``_scalar`` writes them (each distinct string worked out once).
-    """
-    out: list[str] = []
-    emit = out.append
-    known: dict[str, str] = {}
-
-    def scalar(value: object) -> str:
-        if type(value) is not str:
-            return _scalar(value)
-        text = known.get(value)
-        if text is None:
-            text = known[value] = _scalar(value)
-        return text
-
-    def block(value: dict | list, indent: str, lead: str) -> None:
-        # ``lead`` starts the first line: ``indent``, or the dash of the list item holding ``value``
-        is_dict = isinstance(value, dict)
-        deeper = indent + "  "
-        for key, item in value.items() if is_dict else enumerate(value):
-            head = (lead + scalar(key) + ":") if is_dict else (lead + "-")
-            lead = indent
-            if isinstance(item, (dict, list)):
-                if not item:
-                    emit(f"{head} {'{}' if isinstance(item, dict) else '[]'}\n")
-                elif is_dict:
-                    emit(head + "\n")
-                    block(item, deeper, deeper)
-                else:
-                    block(item, deeper, head + " ")
-            elif isinstance(item, str) and "\n" in item and not item.endswith("\n") and "\t" not in item \
-                    and not item.startswith(" "):
-                body = "".join(f"{deeper}{line}\n" if line else "\n" for line in item.split("\n"))
-                emit(f"{head} |-\n{body}")
-            else:
-                emit(f"{head} {scalar(item)}\n")
-
-    block(document, "", "")
-    return "".join(out)
+# --- the rules of a spec ------------------------------------------------------------------
 
 
 def group_name(p: SloPlan) -> str:
-    return f"triton-slo-{p.spec.service.name}-{p.slo.name}"
+    return slo_group(p.spec.service.name, p.slo.name)
 
 
-@dataclass
-class _Planned:
+@dataclass(frozen=True)
+class SloRules:
+    """One SLO's plan and its rules: recorded at the evaluation interval, period rules, alerts."""
+
+    plan: SloPlan
+    recording: list[dict]
+    period: list[dict]
+    alerts: list[dict]
+
+
+@dataclass(frozen=True)
+class SpecRules:
+    """Every SLO of a spec planned once, with its rules: what the rule file, its tests, the
+    dashboards and the runbooks of a `generate` run all read (read-only)."""
+
     spec: Spec
-    interval: int
-    slos: list[tuple[SloPlan, list[dict], list[dict], list[dict]]]  # plan, recording, period, alert rules
+    interval: int  # the evaluation interval, seconds
+    slos: tuple[SloRules, ...]
+
+    @property
+    def plans(self) -> list[SloPlan]:
+        return [s.plan for s in self.slos]
+
+    def slo_groups(self) -> list[dict]:
+        """Every rule of each SLO, one group per SLO in spec order, aligned with ``plans``."""
+        return [{"name": group_name(s.plan), "rules": s.recording + s.period + s.alerts} for s in self.slos]
+
+    def file_groups(self) -> list[dict]:
+        """The groups of the rule file: per SLO, the rules run at the evaluation interval (with the
+        alerts), then the period rules in a group of their own that runs every ``period_interval``."""
+        groups = []
+        every = period_interval(self.interval)
+        for s in self.slos:
+            groups.append({"name": group_name(s.plan), "rules": s.recording + s.alerts})
+            period: dict = {"name": group_name(s.plan) + PERIOD_GROUP_SUFFIX}
+            if every > self.interval:
+                period["interval"] = format_duration(every)
+            groups.append({**period, "rules": s.period})
+        return groups
 
 
-_LAST_PLANNED: list[_Planned] = []  # the last spec's rules: the rule file and its tests read them both
-
-
-def _planned(spec: Spec, evaluation_interval: int) -> list[tuple[SloPlan, list[dict], list[dict], list[dict]]]:
-    """Each SLO's plan and rules, made once for a spec (read-only for the callers)."""
-    if _LAST_PLANNED and _LAST_PLANNED[0].spec is spec and _LAST_PLANNED[0].interval == evaluation_interval:
-        return _LAST_PLANNED[0].slos
+def spec_rules(spec: Spec, evaluation_interval: int) -> SpecRules:
+    """Plan every SLO of a spec and write its rules (made once per run by the pipeline)."""
     slos = []
     for slo in spec.slos:
         p = plan(spec, slo, evaluation_interval)
-        slos.append((p, recording_rules(p), period_rules(p), alert_rules(p)))
-    _LAST_PLANNED[:] = [_Planned(spec, evaluation_interval, slos)]
-    return slos
+        slos.append(SloRules(p, recording_rules(p), period_rules(p), alert_rules(p)))
+    return SpecRules(spec, evaluation_interval, tuple(slos))
 
 
 def spec_groups(spec: Spec, evaluation_interval: int) -> tuple[list[dict], list[SloPlan]]:
-    """Every rule of each SLO, one entry per SLO in spec order, aligned with the plans.
-
-    The rule file splits each entry in two (``rule_groups``); this is the whole set per SLO.
-    """
-    groups, plans = [], []
-    for p, recording, period, alerts in _planned(spec, evaluation_interval):
-        plans.append(p)
-        groups.append({"name": group_name(p), "rules": recording + period + alerts})
-    return groups, plans
+    """``SpecRules.slo_groups`` and the plans, made anew (for tests and benchmarks of one spec)."""
+    made = spec_rules(spec, evaluation_interval)
+    return made.slo_groups(), made.plans
 
 
 def rule_groups(spec: Spec, evaluation_interval: int) -> tuple[list[dict], list[SloPlan]]:
-    """The groups of the rule file: per SLO, the rules run at the evaluation interval (with the
-    alerts), then the period rules in a group of their own that runs every ``period_interval``."""
-    groups, plans = [], []
-    every = period_interval(evaluation_interval)
-    for p, recording, period_rules_of_p, alerts in _planned(spec, evaluation_interval):
-        plans.append(p)
-        groups.append({"name": group_name(p), "rules": recording + alerts})
-        period: dict = {"name": group_name(p) + PERIOD_GROUP_SUFFIX}
-        if every > evaluation_interval:
-            period["interval"] = format_duration(every)
-        groups.append({**period, "rules": period_rules_of_p})
-    return groups, plans
-
-
-def rule_file_name(spec: Spec) -> str:
-    return f"{spec.service.name}-slo.yaml"
-
-
-def _kubernetes(spec: Spec, groups: list[dict]) -> dict:
-    return {
-        "apiVersion": "monitoring.coreos.com/v1",
-        "kind": "PrometheusRule",
-        "metadata": {"name": f"{spec.service.name}-slo",
-                     "labels": {"app.kubernetes.io/part-of": "triton-slo", "triton-slo/service": spec.service.name}},
-        "spec": {"groups": groups},
-    }
-
-
-def _period_header(evaluation_interval: int) -> str:
-    every = period_interval(evaluation_interval)
-    if every <= evaluation_interval:
-        return ""
-    return (f"# Groups named '...{PERIOD_GROUP_SUFFIX}' (period ratio, period burn rate, budget left) run every "
-            f"{format_duration(every)}\n# (`interval`), the others every {format_duration(evaluation_interval)}: "
-            "the period rules read a whole SLO period of samples,\n# and stay under Prometheus' 5m lookback, "
-            "so their series never go stale.\n")
-
-
-def evaluation_seconds(options: Options) -> int:
-    try:
-        seconds = parse_duration(options.evaluation_interval)
-    except ValueError as exc:
-        raise UserError(f"--evaluation-interval: {exc}") from None
-    if seconds <= 0:
-        raise UserError(f"--evaluation-interval {options.evaluation_interval!r}: must be longer than 0s")
-    return max(1, int(seconds))
-
-
-def generate(specs: list[Spec], out: Path, options: Options) -> Result:
-    result = Result()
-    interval = evaluation_seconds(options)
-    folder = out / "rules"
-    folder.mkdir(parents=True, exist_ok=True)
-    for spec in specs:
-        groups, plans = rule_groups(spec, interval)
-        document = _kubernetes(spec, groups) if options.target == "kubernetes" else {"groups": groups}
-        path = folder / rule_file_name(spec)
-        path.write_text(FILE_HEADER.format(source=spec.path or spec.service.name) + _period_header(interval)
-                        + dump_yaml(document))
-        result.files.append(path)
-        every = period_interval(interval)
-        if every > interval and plans:
-            result.notes.append(f"{path.name}: the period rules (groups '...{PERIOD_GROUP_SUFFIX}') run every "
-                                f"{format_duration(every)}, the other SLO rules every {format_duration(interval)}")
-        for p in plans:
-            where = f"{spec.service.name}/{p.slo.name}"
-            result.warnings.extend(static_warnings(p, interval))
-            result.notes.extend(f"{where}: {note}" for note in (*p.queries.notes, *static_notes(p)))
-            result.notes.extend(f"{where}: {report.text()}" for report in tier_reports(p))
-    return result
+    """``SpecRules.file_groups`` and the plans, made anew (for tests and benchmarks of one spec)."""
+    made = spec_rules(spec, evaluation_interval)
+    return made.file_groups(), made.plans

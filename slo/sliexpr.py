@@ -8,13 +8,11 @@ grouping. Both ``slo.rules`` and ``slo.status`` read the SLI through this module
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
 import promql_parser
-from triton_slo.burnrate import decimal_text
 from triton_slo.durations import format_duration
 from triton_slo.model import (
     SLO,
@@ -27,68 +25,35 @@ from triton_slo.model import (
     Spec,
     TimesliceSLI,
 )
+from triton_slo.names import (
+    EXPORTER_PREFIX,
+    GOLDEN_CORRECT,
+    GOLDEN_TOTAL,
+    PER_MODEL,
+    TRITON_REQUEST_FAILURE,
+    TRITON_REQUEST_SUCCESS,
+    TRITON_REQUEST_SUMMARY_US,
+)
 
-PER_MODEL = ("model", "version")
-TRITON_SUCCESS = "nv_inference_request_success"
-TRITON_FAILURE = "nv_inference_request_failure"
-TRITON_SUMMARY = "nv_inference_request_summary_us"
-GOLDEN_CORRECT = "triton_slo_golden_correct_total"
-GOLDEN_TOTAL = "triton_slo_golden_total"
+# The older names of three series (slo/rule_tests.py imports them from here).
+from triton_slo.names import TRITON_REQUEST_FAILURE as TRITON_FAILURE  # noqa: F401
+from triton_slo.names import TRITON_REQUEST_SUCCESS as TRITON_SUCCESS  # noqa: F401
+from triton_slo.names import TRITON_REQUEST_SUMMARY_US as TRITON_SUMMARY  # noqa: F401
+from triton_slo.promql import (  # noqa: F401 - matches, quote: re-exported (the rule tests read them here)
+    Matcher,
+    MatcherSets,
+    alternation,
+    equalities,
+    matches,
+    model_matcher_sets,
+    number,
+    number_regex,
+    quote,
+    selector,
+    with_window,
+)
+
 UNIT_PER_SECOND = {"s": Decimal(1), "ms": Decimal(1000), "us": Decimal(1000000)}
-_WINDOW_PLACEHOLDER = re.compile(r"\{\{\s*\.window\s*\}\}")
-
-Matcher = tuple[str, str, str]  # (label, op, value)
-MatcherSets = tuple[tuple[Matcher, ...], ...]  # alternatives: a series matching any set
-
-
-def quote(value: str) -> str:
-    """A PromQL string literal."""
-    if "\\" not in value and '"' not in value and "\n" not in value:  # the common case, kept cheap
-        return '"' + value + '"'
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
-
-
-def selector(matchers: Iterable[Matcher]) -> str:
-    """``{a="b", c=~"d"}``; a ``__name__`` equality matcher becomes the metric name in front."""
-    name, parts = "", []
-    for label, op, value in matchers:
-        if label == "__name__" and op == "=":
-            name = value
-        else:
-            parts.append(f"{label}{op}{quote(value)}")
-    return f"{name}{{{', '.join(parts)}}}" if parts else name or "{}"
-
-
-def alternation(values: Iterable[str]) -> str:
-    """An RE2 alternation matching exactly these literal values."""
-    return "|".join(re.escape(v) for v in values)
-
-
-def number_regex(value: Decimal) -> str:
-    """A label-value regex for a number however a client printed it: ``0.05``, ``0.050``, ``100.0``."""
-    text = re.escape(decimal_text(value))
-    return text + "0*" if "." in text else text + r"(\.0*)?"
-
-
-def model_matcher_sets(models: tuple[ModelRef, ...]) -> list[list[Matcher]]:
-    """Matchers selecting the SLO's models (and versions); several sets when versions differ."""
-    if not models:
-        return [[]]
-    sets: list[list[Matcher]] = []
-    any_version = [m.name for m in models if not m.versions]
-    if any_version:
-        op = "=" if len(any_version) == 1 else "=~"
-        sets.append([("model", op, any_version[0] if op == "=" else alternation(any_version))])
-    for model in models:
-        if model.versions:
-            op = "=" if len(model.versions) == 1 else "=~"
-            value = model.versions[0] if op == "=" else alternation(model.versions)
-            sets.append([("model", "=", model.name), ("version", op, value)])
-    return sets
-
-
-def _equalities(labels: dict[str, str]) -> list[Matcher]:
-    return [(k, "=", v) for k, v in labels.items()]
 
 
 def _rate(selectors: list[str], window: str) -> str:
@@ -142,7 +107,7 @@ class SliQueries:
 
 def _sets(name: Matcher, base: dict[str, str], models: tuple[ModelRef, ...], extra: Iterable[Matcher] = ()
           ) -> MatcherSets:
-    return tuple((name, *_equalities(base), *model_set, *extra) for model_set in model_matcher_sets(models))
+    return tuple((name, *equalities(base), *model_set, *extra) for model_set in model_matcher_sets(models))
 
 
 def _metric_sets(metric: str, base: dict[str, str], models: tuple[ModelRef, ...],
@@ -156,7 +121,7 @@ def _absent_sets(metric: str, base: dict[str, str], models: tuple[ModelRef, ...]
     for model in models:
         for version in model.versions or ("",):
             version_matcher = (("version", "=", version),) if version else ()
-            out.append((("__name__", "=", metric), *_equalities(base), ("model", "=", model.name), *version_matcher))
+            out.append((("__name__", "=", metric), *equalities(base), ("model", "=", model.name), *version_matcher))
     return tuple(out)
 
 
@@ -164,24 +129,13 @@ def selectors(sets: MatcherSets) -> list[str]:
     return [selector(s) for s in sets]
 
 
-def matches(labels: dict[str, str], matchers: Iterable[Matcher]) -> bool:
-    """Whether a series (labels with ``__name__``) is selected by the matchers."""
-    for label, op, value in matchers:
-        have = labels.get(label, "")
-        if op == "=" and have != value or op == "!=" and have == value:
-            return False
-        if op in ("=~", "!~") and (re.fullmatch(value, have) is None) == (op == "=~"):
-            return False
-    return True
-
-
 def _availability(sli: AvailabilitySLI, service: Service, models: tuple[ModelRef, ...]) -> SliQueries:
     reasons: list[Matcher] = [("reason", "!~", alternation(sli.exclude_reasons))] if sli.exclude_reasons else []
     base = service.triton_selector
-    failure_sets = _metric_sets(TRITON_FAILURE, base, models, reasons)
-    success_sets = _metric_sets(TRITON_SUCCESS, base, models)
+    failure_sets = _metric_sets(TRITON_REQUEST_FAILURE, base, models, reasons)
+    success_sets = _metric_sets(TRITON_REQUEST_SUCCESS, base, models)
     failures = selectors(failure_sets)
-    absent_sets = _absent_sets(TRITON_SUCCESS, base, models)
+    absent_sets = _absent_sets(TRITON_REQUEST_SUCCESS, base, models)
 
     def requests(w: int) -> str:
         # Two sums: rate() drops the metric name, so one selector for both counters would clash.
@@ -200,8 +154,8 @@ def _availability(sli: AvailabilitySLI, service: Service, models: tuple[ModelRef
 
 def _triton_requests(service: Service, models: tuple[ModelRef, ...]) -> tuple[Callable[[int], str], MatcherSets]:
     """Requests per second of each model (success plus failure), and the series it reads."""
-    success = _metric_sets(TRITON_SUCCESS, service.triton_selector, models)
-    failure = _metric_sets(TRITON_FAILURE, service.triton_selector, models)
+    success = _metric_sets(TRITON_REQUEST_SUCCESS, service.triton_selector, models)
+    failure = _metric_sets(TRITON_REQUEST_FAILURE, service.triton_selector, models)
 
     def requests(w: int) -> str:
         d = format_duration(w)
@@ -211,7 +165,7 @@ def _triton_requests(service: Service, models: tuple[ModelRef, ...]) -> tuple[Ca
 
 
 def _histogram_latency(sli: LatencySLI, service: Service, models: tuple[ModelRef, ...]) -> SliQueries:
-    base = service.exporter_selector if sli.metric.startswith("triton_slo_") else service.triton_selector
+    base = service.exporter_selector if sli.metric.startswith(EXPORTER_PREFIX) else service.triton_selector
     bound = Decimal(repr(sli.threshold_seconds)) * UNIT_PER_SECOND[sli.metric_unit]
     le = [("le", "=~", number_regex(bound))]
     bucket_sets = _metric_sets(f"{sli.metric}_bucket", base, models, le)
@@ -230,7 +184,7 @@ def _histogram_latency(sli: LatencySLI, service: Service, models: tuple[ModelRef
         traffic=lambda w: _sum_rate(counts, format_duration(w)),
         absent_selectors=tuple(selectors(absent_sets)),
         good_sets=bucket_sets, events_sets=count_sets, traffic_sets=count_sets, absent_sets=absent_sets,
-        notes=(f"good requests are those in bucket le={decimal_text(bound)} of {sli.metric}; that must be a "
+        notes=(f"good requests are those in bucket le={number(bound)} of {sli.metric}; that must be a "
                "bucket boundary of the histogram (`status` says no data when it is not)",),
     )
 
@@ -239,16 +193,16 @@ def _summary_latency(sli: LatencySLI, service: Service, models: tuple[ModelRef, 
     base = service.triton_selector
     limit_us = Decimal(repr(sli.threshold_seconds)) * UNIT_PER_SECOND["us"]
     quantile = [("quantile", "=~", number_regex(Decimal(repr(sli.quantile))))]
-    summary_sets = _metric_sets(TRITON_SUMMARY, base, models, quantile)
+    summary_sets = _metric_sets(TRITON_REQUEST_SUMMARY_US, base, models, quantile)
     summaries = selectors(summary_sets)
     slice_range = format_duration(sli.slice_seconds)
     # The worst quantile seen in the slice decides it; a NaN quantile (no requests) is not bad.
     worst = " or ".join(f"max_over_time({s}[{slice_range}])" for s in summaries)
     requests, request_sets = _triton_requests(service, models)
-    absent_sets = _absent_sets(TRITON_SUCCESS, base, models)
+    absent_sets = _absent_sets(TRITON_REQUEST_SUCCESS, base, models)
     return SliQueries(
         kind="latency", alert_kind="Latency", per_model=True,
-        bad_slice=f"max by (model, version) ({worst}) > bool {decimal_text(limit_us)}",
+        bad_slice=f"max by (model, version) ({worst}) > bool {number(limit_us)}",
         traffic=requests,
         absent_selectors=tuple(selectors(absent_sets)),
         slice_sets=summary_sets, slice_seconds=sli.slice_seconds, slice_limit=float(limit_us),
@@ -275,11 +229,6 @@ def _accuracy(service: Service, models: tuple[ModelRef, ...]) -> SliQueries:
         absent_selectors=tuple(selectors(absent_sets)),
         good_sets=correct_sets, events_sets=total_sets, traffic_sets=total_sets, absent_sets=absent_sets,
     )
-
-
-def with_window(query: str, seconds: int) -> str:
-    """A Sloth-style query with ``{{.window}}`` replaced by the range."""
-    return _WINDOW_PLACEHOLDER.sub(format_duration(seconds), query.strip())
 
 
 def _precomputed_ratio(sli: RatioSLI) -> SliQueries:
@@ -338,7 +287,7 @@ def _timeslice(sli: TimesliceSLI, evaluation_interval: int) -> SliQueries:
         query = f"{worst}(({query})[{format_duration(sli.slice_seconds)}:{format_duration(evaluation_interval)}])"
     else:
         query = f"({query})"
-    limit = decimal_text(Decimal(repr(sli.threshold)))
+    limit = number(Decimal(repr(sli.threshold)))
     return SliQueries(
         kind="timeslice", alert_kind="Custom", per_model=False, group_labels=grouping(sli.query),
         bad_slice=f"{query} {BAD_OP[sli.op]} bool {limit}",

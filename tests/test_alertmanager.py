@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 import yaml
+from harness.generated import run_generate as generate
 from triton_slo.alerts.alertmanager import build, inhibit_rules, retarget
-from triton_slo.alerts.generate import generate
+from triton_slo.artifacts import Options
 from triton_slo.errors import UserError
-from triton_slo.generate import Options
 from triton_slo.model import MuteInterval, Receiver, ServiceAlerting, Spec
-from triton_slo.spec import load_spec
+from triton_slo.readers import load_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "resnet-classifier.yaml"

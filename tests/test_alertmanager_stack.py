@@ -16,10 +16,11 @@ from typing import Any
 
 import pytest
 import yaml
+from harness.generated import run_generate
 from triton_slo.alerts.alertmanager import build, retarget
-from triton_slo.generate import Options, run_generators
+from triton_slo.artifacts import Options
 from triton_slo.model import SLO, AvailabilitySLI, ModelRef, SLOAlerting, Spec, Window
-from triton_slo.spec import load_spec
+from triton_slo.readers import load_spec
 
 pytestmark = pytest.mark.stack
 
@@ -71,7 +72,7 @@ def test_real_page_inhibition_and_endpoint_down(triton, webhook, prometheus_fact
 
     out = tmp_path / "out"
     spec = stack_spec(out)
-    run_generators([spec], out, Options(evaluation_interval="1s"))
+    run_generate([spec], out, Options(evaluation_interval="1s"))
     # Pages batched for 3 s and not re-sent within the test: "pages once" as in production.
     config = retarget(build([spec]).config, webhook.url, group_wait="3s", group_interval="5m")
     am = alertmanager_factory(yaml.safe_dump(config, sort_keys=False))

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from triton_slo.canary.rules import ALERT, generate
-from triton_slo.generate import Options
-from triton_slo.spec import load_spec
+from harness.generated import run_generate as generate
+from triton_slo.artifacts import Options
+from triton_slo.canary.rules import ALERT
+from triton_slo.readers import load_spec
 
 SPEC = """\
 version: triton-slo/v1

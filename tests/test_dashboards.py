@@ -12,14 +12,15 @@ import promql_parser
 import pytest
 import yaml
 from grafanalib import core as G
+from harness.generated import run_generate as generate
+from triton_slo.artifacts import Options
 from triton_slo.burnrate import tiers_for
+from triton_slo.dashboards import generate as dashboards
 from triton_slo.dashboards import links
 from triton_slo.dashboards.boards import BUILDERS
-from triton_slo.dashboards.generate import build, build_all, generate
 from triton_slo.dashboards.grafana import SCHEMA_VERSION, fix_thresholds, render
 from triton_slo.dashboards.lint import lint, panels_of, queries_of
 from triton_slo.dashboards.queries import default_values, fill_variables, regex_literal, slo_matchers
-from triton_slo.generate import Options
 from triton_slo.model import (
     SLO,
     AvailabilitySLI,
@@ -29,13 +30,21 @@ from triton_slo.model import (
     TimesliceSLI,
     Window,
 )
-from triton_slo.rules import plan
+from triton_slo.readers import load_spec
+from triton_slo.rules import plan, spec_rules
 from triton_slo.runbooks import runbook_url
-from triton_slo.spec import load_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT.parent / "shared" / "schemas" / "dashboard.jsonschema.json"
 EXAMPLE = ROOT / "examples" / "resnet-classifier.yaml"
+
+
+def build(spec: Spec, board: str) -> dict:
+    return dashboards.build(spec_rules(spec, 30), board)
+
+
+def build_all(spec: Spec) -> dict[str, dict]:
+    return dashboards.build_all(spec_rules(spec, 30))
 
 
 def minimal_spec(name: str = "digits", canary: bool = False) -> Spec:
@@ -315,4 +324,4 @@ def test_generate_writes_each_board_and_a_provisioning_file(tmp_path: Path) -> N
 
 
 def test_every_builder_is_a_board_with_links() -> None:
-    assert set(BUILDERS) == set(links.BOARDS)
+    assert set(BUILDERS) | {"slo"} == set(links.BOARDS)

@@ -9,20 +9,21 @@ test prints the list, so the demo's empty panels are known and named.
 
 from __future__ import annotations
 
-import importlib
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from harness.generated import run_generate
+from triton_slo.artifacts import Options
 from triton_slo.cli import main
 from triton_slo.dashboards.generate import build_all
 from triton_slo.dashboards.lint import queries_of
 from triton_slo.dashboards.queries import default_values, fill_variables
-from triton_slo.generate import Options
 from triton_slo.promapi import PromAPI
-from triton_slo.spec import load_spec
+from triton_slo.readers import load_spec
+from triton_slo.rules import spec_rules
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "resnet-classifier.yaml"
@@ -50,15 +51,8 @@ MAY_BE_EMPTY: dict[tuple[str, str, str], str] = {
 
 
 def _rule_files(spec: Any, out: Path) -> list[Path]:
-    files = []
-    for module_name in ("triton_slo.rules", "triton_slo.canary.rules"):
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError:
-            continue
-        result = module.generate([spec], out, Options(evaluation_interval="1s"))
-        files += [f for f in result.files if f.parent.name == "rules"]
-    return files
+    result = run_generate([spec], out, Options(evaluation_interval="1s"))
+    return [f for f in result.files if f.parent.name == "rules"]
 
 
 @pytest.mark.stack
@@ -101,7 +95,7 @@ def test_every_dashboard_query_returns_data_after_a_minute_of_load(
         api = PromAPI(prometheus.url)
         values = default_values(spec, rate_interval=RATE_INTERVAL)
         empty, checked = [], 0
-        for board, data in build_all(spec).items():
+        for board, data in build_all(spec_rules(spec, 1)).items():
             for panel, target in queries_of(data):
                 checked += 1
                 if not api.query(fill_variables(target["expr"], values)):

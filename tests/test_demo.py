@@ -17,7 +17,7 @@ import yaml
 from harness.demo import build_parser, main, options, run
 from harness.demo.compress import compress_spec, rewrite_alertmanager
 from triton_slo.cli import main as cli_main
-from triton_slo.spec import parse_spec
+from triton_slo.readers import parse_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "resnet-classifier.yaml"

@@ -10,11 +10,13 @@ from pathlib import Path
 
 import pytest
 import yaml
+from harness.generated import run_generate
 from test_rule_tests import _checked_slos
-from triton_slo import generate as generate_module
+from triton_slo import background
+from triton_slo.artifacts import Options
+from triton_slo.background import Background
 from triton_slo.errors import UserError
-from triton_slo.generate import Background, Options, run_generators
-from triton_slo.spec import load_spec
+from triton_slo.readers import load_spec
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "resnet-classifier.yaml"
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="forking is used on Linux only")
@@ -26,10 +28,10 @@ def _files(out: Path) -> dict[str, bytes]:
 
 def test_forked_rule_tests_write_what_one_process_writes(tmp_path, monkeypatch):
     spec = load_spec(EXAMPLE)
-    one, _ = run_generators([spec], tmp_path / "one", Options())
-    monkeypatch.setattr(generate_module, "BACKGROUND_MIN_SLOS", 1)
-    assert generate_module.fork_pays([spec])
-    two, _ = run_generators([spec], tmp_path / "two", Options())
+    one = run_generate([spec], tmp_path / "one", Options())
+    monkeypatch.setattr(background, "BACKGROUND_MIN_SLOS", 1)
+    assert background.fork_pays(len(spec.slos))
+    two = run_generate([spec], tmp_path / "two", Options())
     here, there = str(tmp_path / "one"), str(tmp_path / "two")  # notes and provisioning name the folder
     assert sorted(n.replace(there, here) for n in two.notes) == sorted(one.notes)
     assert [w.replace(there, here) for w in two.warnings] == one.warnings

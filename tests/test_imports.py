@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 from triton_slo.model import RatioSLI, SLOAlerting, TimesliceSLI, Window
-from triton_slo.spec import load_spec
-from triton_slo.specyaml import SpecError
+from triton_slo.readers import SpecError, load_spec
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 PROBLEM_LINE = re.compile(r"^(?P<file>.+):(?P<line>\d+):(?P<col>\d+): (?P<message>.+)$")

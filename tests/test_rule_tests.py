@@ -17,9 +17,11 @@ import numpy as np
 import promql_parser
 import pytest
 import yaml
-from triton_slo import refmodel, rule_tests, rules
-from triton_slo.generate import Options
+from triton_slo import background, refmodel, rule_tests, rules
+from triton_slo.artifacts import Options
 from triton_slo.model import SLO, ModelRef, RatioSLI, Service, SLOAlerting, Spec, TimesliceSLI, Window
+from triton_slo.output import files
+from triton_slo.rulefiles import build_rule_files
 
 PROMTOOL = shutil.which("promtool")
 needs_promtool = pytest.mark.skipif(PROMTOOL is None, reason="promtool is not installed")
@@ -82,8 +84,9 @@ CUSTOM = (GATEWAY_5XX, LATENCY_BUCKETS, GRPC_ERRORS, HEADROOM, TEMPERATURE, ERRO
 
 
 def generate(tmp_path: Path, spec: Spec) -> tuple[Path, list[str]]:
-    rules.generate([spec], tmp_path, Options())
-    result = rule_tests.generate([spec], tmp_path, Options())
+    made = [rules.spec_rules(spec, 30)]
+    result = rule_tests.build(made, Options())
+    files.write(build_rule_files(made).artifacts + result.artifacts, tmp_path)
     return tmp_path / "tests" / "gw-slo.yaml", result.notes
 
 
@@ -302,7 +305,7 @@ def test_every_slo_of_the_examples_gets_generated_tests_that_pass(tmp_path, exam
 
 
 def _specs(path: Path) -> list:
-    from triton_slo.spec import load_spec
+    from triton_slo.readers import load_spec
 
     loaded = load_spec(path)
     return loaded if isinstance(loaded, list) else [loaded]
@@ -312,12 +315,11 @@ def _specs(path: Path) -> list:
 def test_tests_built_in_two_processes_pass_promtool_and_cover_every_slo(tmp_path, monkeypatch):
     """Large specs split their SLOs over two forked processes (forced here for a small spec)."""
     from test_rules import ALL_KINDS
-    from triton_slo import generate as generate_module
 
     spec = spec_of(*CUSTOM, *(s for s in ALL_KINDS if s.name not in {c.name for c in CUSTOM}))
     sequential, notes = generate(tmp_path / "one", spec)
-    monkeypatch.setattr(generate_module, "BACKGROUND_MIN_SLOS", 1)
-    assert rule_tests.fork_pays([spec])
+    monkeypatch.setattr(background, "BACKGROUND_MIN_SLOS", 1)
+    assert rule_tests.fork_pays(len(spec.slos))
     halves = [rule_tests.partition(rules.spec_groups(spec, 30)[1], 2)[k] for k in (0, 1)]
     assert halves[0] and halves[1] and not halves[0] & halves[1]
     parallel, parallel_notes = generate(tmp_path / "two", spec)

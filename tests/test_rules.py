@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from harness.generated import run_generate
 from triton_slo import rule_tests, rules
+from triton_slo.artifacts import Options
 from triton_slo.burnrate import detection_seconds
 from triton_slo.errors import UserError
-from triton_slo.generate import Options
 from triton_slo.model import (
     SLO,
     AccuracySLI,
@@ -28,7 +29,8 @@ from triton_slo.model import (
     TimesliceSLI,
     Window,
 )
-from triton_slo.spec import load_spec
+from triton_slo.output.writers import yaml_text
+from triton_slo.readers import load_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "resnet-classifier.yaml"
@@ -57,8 +59,7 @@ def availability(name="availability", objective="99.9", days=30, **alerting) -> 
 
 def generate(tmp_path: Path, *specs: Spec) -> Path:
     options = Options()
-    rules.generate(list(specs), tmp_path, options)
-    rule_tests.generate(list(specs), tmp_path, options)
+    run_generate(list(specs), tmp_path, options)
     return tmp_path
 
 
@@ -80,7 +81,7 @@ def test_thresholds_are_written_as_exact_decimals(tmp_path):
 
 def test_every_series_and_alert_carries_service_slo_and_labels(tmp_path):
     svc = service(labels={"team": "ml"})
-    doc = yaml.safe_load(rules.dump_yaml({"groups": rules.spec_groups(spec_of(availability(min_events=20)), 30)[0]}))
+    doc = yaml.safe_load(yaml_text({"groups": rules.spec_groups(spec_of(availability(min_events=20)), 30)[0]}))
     for rule in doc["groups"][0]["rules"]:
         labels = rule["labels"]
         assert labels["service"] == "svc" and labels["slo"] == "availability"
@@ -109,9 +110,9 @@ def test_ratios_are_guarded_against_no_traffic():
 
 
 def test_generate_reports_detection_times_and_static_problems(tmp_path):
-    result = rules.generate([spec_of(availability(objective="90"))], tmp_path, Options())
+    result = run_generate([spec_of(availability(objective="90"))], tmp_path, Options())
     assert any("page-fast" in w and "can never fire" in w for w in result.warnings)
-    result = rules.generate([spec_of(availability())], tmp_path, Options())
+    result = run_generate([spec_of(availability())], tmp_path, Options())
     assert any("page-fast" in n and "fires 52s into a full outage" in n for n in result.notes)
 
 
@@ -268,7 +269,7 @@ def test_sloth_getting_started_rules_pass_promtool_and_keep_sloth_s_alert_labels
     source = tmp_path / "sloth.yaml"
     source.write_text(SLOTH_GETTING_STARTED)
     spec = load_spec(source)
-    result = rules.generate([spec], tmp_path, Options())
+    result = run_generate([spec], tmp_path, Options())
     path = tmp_path / "rules" / "myservice-slo.yaml"
     check = promtool("check", "rules", str(path))
     assert check.returncode == 0, check.stdout + check.stderr
@@ -409,7 +410,7 @@ def test_precomputed_ratio_rules_in_promtool_drop_nan_and_average_over_time(tmp_
 
 def test_period_rules_run_in_their_own_slower_group_and_each_long_range_is_read_once(tmp_path):
     spec = spec_of(*ALL_KINDS, raw_ratio_slo())
-    rules.generate([spec], tmp_path, Options())
+    run_generate([spec], tmp_path, Options())
     text = (tmp_path / "rules" / "svc-slo.yaml").read_text()
     assert "run every 4m" in text.split("groups:")[0]
     groups = yaml.safe_load(text)["groups"]
@@ -425,6 +426,6 @@ def test_period_rules_run_in_their_own_slower_group_and_each_long_range_is_read_
         assert not re.search(rf"\[{slo.window.text}\]", " ".join(r["expr"] for r in fast["rules"]))
     assert rules.period_interval(30) == 240 and rules.period_interval(1) == 8 and rules.period_interval(600) == 600
     # An evaluation interval of 4m or more: one interval for all, nothing to state.
-    rules.generate([spec], tmp_path, Options(evaluation_interval="5m"))
+    run_generate([spec], tmp_path, Options(evaluation_interval="5m"))
     groups = yaml.safe_load((tmp_path / "rules" / "svc-slo.yaml").read_text())["groups"]
     assert not any("interval" in g for g in groups)

@@ -15,7 +15,8 @@ from triton_slo.dashboards.lint import panels_of
 from triton_slo.dashboards.queries import default_values
 from triton_slo.dashboards.snapshot import DPI, FIGURE_WIDTH_IN, _figure_size, collect, draw, format_value, legend
 from triton_slo.promapi import PromAPI
-from triton_slo.spec import load_spec
+from triton_slo.readers import load_spec
+from triton_slo.rules import spec_rules
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "resnet-classifier.yaml"
@@ -76,7 +77,7 @@ def test_snapshot_png_draws_every_oncall_panel_and_its_data(prometheus: str, tmp
     assert printed.startswith(f"wrote {out}: 14 panels")
 
     spec = load_spec(EXAMPLE)
-    board = build(spec, "oncall")
+    board = build(spec_rules(spec, 30), "oncall")
     expected = [p["title"] for p in panels_of(board) if p["type"] != "row"]
     end = time.time()
     panels = collect(board, PromAPI(prometheus), default_values(spec, rate_interval="5s"), end - 60, end, 1.0)
@@ -111,7 +112,7 @@ def test_snapshot_html_is_self_contained_and_lists_each_panel(prometheus: str, t
     page = out.read_text()
     assert page.startswith("<!DOCTYPE html>") and "<svg" in page
     assert "<script" not in page and "src=" not in page and "<link" not in page
-    for panel in panels_of(build(load_spec(EXAMPLE), "oncall")):
+    for panel in panels_of(build(spec_rules(load_spec(EXAMPLE), 30), "oncall")):
         if panel["type"] != "row":
             assert f"<td>{panel['title']}</td>" in page
     assert 'model=~&quot;filter|gnn&quot;' in page  # --var reached the queries

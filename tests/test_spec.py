@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 from triton_slo.cli import main
 from triton_slo.model import AccuracySLI, AvailabilitySLI, LatencySLI, RatioSLI, TimesliceSLI
-from triton_slo.spec import load_spec
-from triton_slo.specyaml import SpecError
+from triton_slo.readers import SpecError, load_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"

@@ -21,8 +21,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from triton_slo.cli import main
 from triton_slo.model import Spec
-from triton_slo.spec import load_spec
-from triton_slo.specyaml import MAX_EXPANDED_VALUES, SpecError
+from triton_slo.readers import SpecError, load_spec
+from triton_slo.readers.source import MAX_EXPANDED_VALUES
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 SEEDS = {path.name: path.read_text() for path in sorted(EXAMPLES.glob("*.yaml"))}

@@ -11,10 +11,11 @@ Exit codes: 0 PASS, 1 FAIL, 2 bad input, 3 MARGINAL, 4 INCONCLUSIVE.
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 
+from triton_slo.canary import online
 from triton_slo.canary.judge import EXIT_CODES, judge
+from triton_slo.canary.offline import JudgeSettings, load_config, load_data
+from triton_slo.canary.report import emit
 from triton_slo.errors import UserError
 from triton_slo.promapi import add_prometheus_arguments
 
@@ -67,14 +68,10 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--data and --config belong to the offline judge: `triton-slo canary judge --data FILE`")
     if not args.prometheus:
         raise UserError("--prometheus URL is required (or judge a file offline: `triton-slo canary judge --data FILE`)")
-    from triton_slo.canary import online
-
     return online.run(args)
 
 
 def _run_offline(args: argparse.Namespace) -> int:
-    from triton_slo.canary.offline import JudgeSettings, load_config, load_data
-
     given = [f"--{name}" for name in _ONLINE_ONLY if getattr(args, name, None)]
     if given:
         raise UserError(f"{given[0]} is an online flag; `canary judge` reads --data only")
@@ -87,15 +84,3 @@ def _run_offline(args: argparse.Namespace) -> int:
     decision = judge(inputs, args.alpha if args.alpha is not None else alpha, share)
     emit(args, decision, inputs)
     return EXIT_CODES[str(decision.verdict[0])]
-
-
-def emit(args: argparse.Namespace, decision, inputs, **extra) -> None:
-    from triton_slo.canary import report
-
-    if args.report:
-        report.write_html(args.report, decision, inputs)
-    if args.format == "json":
-        print(json.dumps(report.to_json(decision, inputs, **extra), indent=2))
-    else:
-        print(report.render_table(decision, inputs))
-    sys.stdout.flush()

@@ -16,23 +16,26 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+from triton_slo import names
 from triton_slo.canary.judge import EXIT_CODES, Counts, MetricInput, Samples, Watch, judge, resolve_config
+from triton_slo.canary.report import emit
 from triton_slo.durations import parse_duration
 from triton_slo.errors import UserError
 from triton_slo.model import Canary, CanaryMetric, LatencySLI, Spec
 from triton_slo.promapi import PromAPI
+from triton_slo.readers import load_spec
 
 DEFAULT_METRICS = (CanaryMetric("error_ratio", critical=True), CanaryMetric("latency", margin="10%", critical=True))
 
 # Counters per metric kind: (bad, total) or (sum, count) PromQL with {SEL} for the arm's matchers.
-TRITON_FAILURE = "nv_inference_request_failure{SEL}"
-TRITON_SUCCESS = "nv_inference_request_success{SEL}"
-TRITON_DURATION_US = "nv_inference_request_duration_us{SEL}"
-GOLDEN_TOTAL = "triton_slo_golden_total{SEL}"
-GOLDEN_CORRECT = "triton_slo_golden_correct_total{SEL}"
-GOLDEN_NONFINITE = "triton_slo_golden_nonfinite_total{SEL}"
-PROBE_BUCKET = 'triton_slo_probe_latency_seconds_bucket{SEL,le="LE"}'
-PROBE_COUNT = "triton_slo_probe_latency_seconds_count{SEL}"
+TRITON_FAILURE = names.TRITON_REQUEST_FAILURE + "{SEL}"
+TRITON_SUCCESS = names.TRITON_REQUEST_SUCCESS + "{SEL}"
+TRITON_DURATION_US = names.TRITON_REQUEST_DURATION_US + "{SEL}"
+GOLDEN_TOTAL = names.GOLDEN_TOTAL + "{SEL}"
+GOLDEN_CORRECT = names.GOLDEN_CORRECT + "{SEL}"
+GOLDEN_NONFINITE = names.GOLDEN_NONFINITE + "{SEL}"
+PROBE_BUCKET = names.PROBE_LATENCY + '_bucket{SEL,le="LE"}'
+PROBE_COUNT = names.PROBE_LATENCY + "_count{SEL}"
 
 
 def selector(text: str, what: str) -> str:
@@ -220,8 +223,6 @@ def _le(seconds: float) -> str:
 def _settings(args: argparse.Namespace) -> tuple[Canary, Spec | None]:
     spec = None
     if args.spec:
-        from triton_slo.spec import load_spec
-
         spec = load_spec(args.spec)
     return (spec.canary if spec and spec.canary else Canary()), spec
 
@@ -274,8 +275,6 @@ def _judge_once(args, api, selectors, metrics, spec, start, end, alpha, weight, 
     puller = Puller(api, selectors)
     inputs = collect(puller, metrics, window, spec)
     decision = judge(inputs, alpha, weight / 100, watch)
-    from triton_slo.canary.cli import emit
-
     emit(args, decision, inputs, baseline=selectors["baseline"], canary=selectors["canary"],
          window={"start": window.start, "end": window.end, "slices": window.slices})
     return EXIT_CODES[str(decision.verdict[0])]
@@ -297,8 +296,6 @@ def _watch(args, api, selectors, metrics, spec, start, alpha, weight, window_s, 
             summary = ", ".join(f"{n} {v[0]}" for n, v in decision.metric_verdicts.items())
             print(f"look {watch.looks} at {now:.0f}: {verdict} ({summary})", file=sys.stderr, flush=True)
             if verdict in ("FAIL", "PASS") or final:
-                from triton_slo.canary.cli import emit
-
                 emit(args, decision, inputs, baseline=selectors["baseline"], canary=selectors["canary"],
                      looks=watch.looks)
                 return EXIT_CODES[verdict]

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import base64
 import html
 import io
+import json
 import math
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -223,3 +226,14 @@ def write_html(path: str, decision: Decision, inputs: list[MetricInput], run: in
         Path(path).write_text("\n".join(parts))
     except OSError as exc:
         raise UserError(f"--report {path}: {exc.strerror or exc}") from None
+
+
+def emit(args: argparse.Namespace, decision: Decision, inputs: list[MetricInput], **extra: object) -> None:
+    """The verdict as the command prints it (table or JSON), and the HTML report when asked for."""
+    if args.report:
+        write_html(args.report, decision, inputs)
+    if args.format == "json":
+        print(json.dumps(to_json(decision, inputs, **extra), indent=2))
+    else:
+        print(render_table(decision, inputs))
+    sys.stdout.flush()

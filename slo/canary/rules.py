@@ -9,67 +9,44 @@ alert is the long-rollout safety net, not the judge.
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import yaml
+from triton_slo import names
+from triton_slo.artifacts import Artifact, Built
 from triton_slo.canary.config import Margin, resolve_config
 from triton_slo.durations import format_duration
-from triton_slo.generate import Options, Result
+from triton_slo.links import dashboard_url, runbook_url
 from triton_slo.model import Canary, Spec
+from triton_slo.names import CANARY_REGRESSION as ALERT
+from triton_slo.promql import equalities, label_matchers, selector
 
-ALERT = "TritonSloCanaryRegression"
 MIN_REQUESTS = 100  # per arm in the window, before a delta may alert
 FOR = "10m"
 
 
 def _matchers(selector: dict[str, str], label: str, value: str) -> str:
-    pairs = {**selector, label: value}
-    return ",".join(f'{k}="{_escape(v)}"' for k, v in pairs.items())
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"')
-
-
-def _runbook(spec: Spec) -> str:
-    try:
-        from triton_slo.runbooks import runbook_url
-
-        return runbook_url(spec.service.runbook_base_url, ALERT)
-    except ImportError:
-        return f"{spec.service.runbook_base_url.rstrip('/')}/{ALERT.lower()}.md"
-
-
-def _dashboard(spec: Spec) -> str:
-    try:
-        from triton_slo.dashboards.links import dashboard_url
-
-        return dashboard_url(spec.service, ALERT)
-    except ImportError:
-        return spec.service.dashboard_base_url
+    return label_matchers(equalities({**selector, label: value}), ",")
 
 
 def _error_ratio(m: str, w: str) -> str:
-    failed = f"sum(rate(nv_inference_request_failure{{{m}}}[{w}]))"
-    ok = f"sum(rate(nv_inference_request_success{{{m}}}[{w}]))"
+    failed = f"sum(rate({names.TRITON_REQUEST_FAILURE}{{{m}}}[{w}]))"
+    ok = f"sum(rate({names.TRITON_REQUEST_SUCCESS}{{{m}}}[{w}]))"
     return f"({failed} / clamp_min({failed} + {ok}, 1e-9))"
 
 
 def _latency_mean(m: str, w: str) -> str:
-    return (f"(sum(rate(nv_inference_request_duration_us{{{m}}}[{w}])) / 1e6 / "
-            f"clamp_min(sum(rate(nv_inference_request_success{{{m}}}[{w}])), 1e-9))")
+    return (f"(sum(rate({names.TRITON_REQUEST_DURATION_US}{{{m}}}[{w}])) / 1e6 / "
+            f"clamp_min(sum(rate({names.TRITON_REQUEST_SUCCESS}{{{m}}}[{w}])), 1e-9))")
 
 
 def _accuracy(m: str, w: str) -> str:
-    return (f"(sum(rate(triton_slo_golden_correct_total{{{m}}}[{w}])) / "
-            f"clamp_min(sum(rate(triton_slo_golden_total{{{m}}}[{w}])), 1e-9))")
+    return (f"(sum(rate({names.GOLDEN_CORRECT}{{{m}}}[{w}])) / "
+            f"clamp_min(sum(rate({names.GOLDEN_TOTAL}{{{m}}}[{w}])), 1e-9))")
 
 
 def recording_rules(spec: Spec, canary: Canary) -> list[dict]:
     w = format_duration(canary.window_seconds)
     sel = spec.service.triton_selector
     b, c = _matchers(sel, canary.label, canary.baseline), _matchers(sel, canary.label, canary.canary)
-    labels = {"service": spec.service.name, "baseline": canary.baseline, "canary": canary.canary}
+    labels = {names.LABEL_SERVICE: spec.service.name, "baseline": canary.baseline, "canary": canary.canary}
     exprs = {
         "error_ratio": f"{_error_ratio(c, w)} - {_error_ratio(b, w)}",
         "error_ratio_relative": f"{_error_ratio(c, w)} / {_error_ratio(b, w)} - 1",
@@ -78,11 +55,12 @@ def recording_rules(spec: Spec, canary: Canary) -> list[dict]:
         "golden_accuracy": f"{_accuracy(c, w)} - {_accuracy(b, w)}",
     }
     # The traffic guard: the smaller of both arms' request counts ((a < b) or b is min(a, b)).
+    requests = names.TRITON_REQUEST_SUCCESS
     exprs["requests_min"] = (
-        f"(sum(increase(nv_inference_request_success{{{b}}}[{w}])) < sum(increase(nv_inference_request_success"
-        f"{{{c}}}[{w}]))) or sum(increase(nv_inference_request_success{{{c}}}[{w}]))"
+        f"(sum(increase({requests}{{{b}}}[{w}])) < sum(increase({requests}"
+        f"{{{c}}}[{w}]))) or sum(increase({requests}{{{c}}}[{w}]))"
     )
-    return [{"record": f"slo:canary_delta:{name}", "expr": expr, "labels": dict(labels)}
+    return [{"record": names.CANARY_DELTA + name, "expr": expr, "labels": dict(labels)}
             for name, expr in exprs.items()]
 
 
@@ -114,39 +92,40 @@ def alert_rules(spec: Spec, canary: Canary) -> list[dict]:
     window = format_duration(canary.window_seconds)
     rules = []
     for metric, series, comparison in _alert_terms(canary):
-        guard = f'slo:canary_delta:requests_min{{service="{_escape(service)}"}} >= {MIN_REQUESTS}'
-        expr = (f'slo:canary_delta:{series}{{service="{_escape(service)}"}} {comparison} '
-                f"and on(service) ({guard})")
+        of_service = selector([(names.LABEL_SERVICE, "=", service)])
+        guard = f"{names.CANARY_DELTA}requests_min{of_service} >= {MIN_REQUESTS}"
+        expr = f"{names.CANARY_DELTA}{series}{of_service} {comparison} and on(service) ({guard})"
         rules.append({
             "alert": ALERT,
             "expr": expr,
             "for": FOR,
-            "labels": {**spec.service.labels, **spec.alerting.labels, "severity": "warning", "service": service,
-                       "metric": metric, "baseline": canary.baseline, "canary": canary.canary},
+            "labels": {**spec.service.labels, **spec.alerting.labels, names.LABEL_SEVERITY: names.TICKET_SEVERITY,
+                       names.LABEL_SERVICE: service, "metric": metric, "baseline": canary.baseline,
+                       "canary": canary.canary},
             "annotations": {
                 "summary": "The canary is worse than the baseline",
                 "description": (f"{canary.label}={canary.canary} vs {canary.baseline}: {metric} delta "
                                 f"({series}) is {{{{ $value }}}} over {window}, past the margin ({comparison}). "
                                 "Run `triton-slo canary` for the verdict before promoting."),
-                "runbook_url": _runbook(spec),
-                "dashboard_url": _dashboard(spec),
+                "runbook_url": runbook_url(spec.service.runbook_base_url, ALERT),
+                "dashboard_url": dashboard_url(spec.service, ALERT),
             },
         })
     return rules
 
 
-def generate(specs: list[Spec], out: Path, options: Options) -> Result:
-    result = Result()
+def build_canary_rules(specs: list[Spec], evaluation_interval: str) -> Built:
+    """Per spec with a canary section, ``OUT/rules/<service>-canary.yaml``."""
+    result = Built()
     for spec in specs:
         canary = spec.canary
         if canary is None or not canary.baseline or not canary.canary:
             continue
-        groups = [{"name": f"triton-slo-canary-{spec.service.name}", "interval": options.evaluation_interval,
+        groups = [{"name": f"triton-slo-canary-{spec.service.name}", "interval": evaluation_interval,
                    "rules": recording_rules(spec, canary) + alert_rules(spec, canary)}]
-        path = out / "rules" / f"{spec.service.name}-canary.yaml"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(yaml.safe_dump({"groups": groups}, sort_keys=False, width=200))
-        result.files.append(path)
+        result.artifacts.append(Artifact(
+            f"{names.RULES_DIR}/{names.canary_rule_file(spec.service.name)}", "rules", {"groups": groups},
+            header=names.FILE_HEADER.format(source=spec.path or spec.service.name), service=spec.service.name))
         if not _alert_terms(canary):
             result.warnings.append(f"{spec.service.name}: no canary metric has a recorded delta; "
                                    f"{ALERT} cannot fire")

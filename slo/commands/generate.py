@@ -7,10 +7,10 @@ import json
 import sys
 from pathlib import Path
 
+from triton_slo.artifacts import Options
 from triton_slo.errors import UserError
-from triton_slo.generate import Options, run_generators
-from triton_slo.spec import load_spec
-from triton_slo.specyaml import SpecError
+from triton_slo.pipeline import generate
+from triton_slo.readers import SpecError, load_spec
 
 HELP = "generate rules, promtool tests, alertmanager.yaml, dashboards and runbooks from SLO specs"
 
@@ -56,12 +56,6 @@ def run(args: argparse.Namespace) -> int:
     if duplicates:
         raise UserError(f"service {duplicates[0]!r} is defined by more than one spec; names must be unique")
     out = Path(args.output)
-    if out.exists() and not out.is_dir():
-        raise UserError(f"-o {out}: exists and is not a folder")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UserError(f"-o {out}: {exc.strerror or exc}") from None
     options = Options(
         target=args.target,
         evaluation_interval=args.evaluation_interval,
@@ -71,16 +65,14 @@ def run(args: argparse.Namespace) -> int:
         dcgm_url=args.dcgm_url,
         object_labels=tuple(_label(text) for text in args.label),
     )
-    result, skipped = run_generators(specs, out, options)
+    result, written = generate(specs, out, options)
     if args.format == "json":
-        print(json.dumps({"files": [str(f) for f in result.files], "notes": result.notes,
-                          "warnings": result.warnings, "skipped": skipped}, indent=2))
+        print(json.dumps({"files": [str(f) for f in written], "notes": result.notes,
+                          "warnings": result.warnings}, indent=2))
         return 0
-    print(f"wrote {len(result.files)} files under {out}/")
+    print(f"wrote {len(written)} files under {out}/")
     for note in result.notes:
         print(f"  {note}")
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    for line in skipped:
-        print(f"skipped: {line}")
     return 0

@@ -10,8 +10,7 @@ from datetime import datetime
 from triton_slo.durations import parse_duration
 from triton_slo.errors import UserError
 from triton_slo.promapi import PromAPI, add_prometheus_arguments
-from triton_slo.spec import load_spec
-from triton_slo.specyaml import SpecError
+from triton_slo.readers import SpecError, load_spec
 from triton_slo.status import as_json, as_table, spec_status
 
 HELP = "show each SLO's SLI, error budget left, burn rates and the alerts that would fire now"

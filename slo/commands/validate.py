@@ -6,8 +6,8 @@ import argparse
 import json
 import sys
 
-from triton_slo.spec import describe_slo, load_spec
-from triton_slo.specyaml import SpecError
+from triton_slo.model import SLO, LatencySLI, RatioSLI, Spec, TimesliceSLI
+from triton_slo.readers import SpecError, load_spec
 
 HELP = "check SLO specs (triton-slo, Sloth prometheus/v1, OpenSLO v1); problems as FILE:LINE:COL: message"
 
@@ -39,3 +39,20 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps({"valid": not failed, "files": report}, indent=2))
     return 2 if failed else 0
+
+
+def describe_slo(spec: Spec, slo: SLO) -> str:
+    """One line per SLO for `validate`."""
+    sli = slo.sli
+    if isinstance(sli, LatencySLI):
+        what = f"latency under {sli.threshold_seconds * 1000:g} ms"
+        what += f" ({sli.metric} histogram)" if sli.source == "histogram" else f" (P{sli.quantile * 100:g} slices)"
+    elif isinstance(sli, TimesliceSLI):
+        what = f"timeslice {sli.op} {sli.threshold:g}"
+    elif isinstance(sli, RatioSLI) and sli.precomputed:
+        what = "ratio (precomputed error ratio)"
+    else:
+        what = sli.kind
+    models = ", ".join(m.name + (f"@{'|'.join(m.versions)}" if m.versions else "") for m in spec.models_of(slo))
+    scope = f" for {models}" if models and sli.kind in ("availability", "latency", "accuracy") else ""
+    return f"{spec.service.name}/{slo.name}: {what}, objective {slo.objective}% over {slo.window.text}{scope}"

@@ -17,7 +17,7 @@ import yaml
 from triton_slo.burnrate import decimal_text, tiers_for
 from triton_slo.durations import format_duration
 from triton_slo.promapi import PromAPI
-from triton_slo.spec import load_spec
+from triton_slo.readers import load_spec
 
 from harness.demo.commands import triton_slo
 from harness.demo.common import (

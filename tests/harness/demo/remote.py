@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import requests
-from triton_slo.spec import load_spec
+from triton_slo.readers import load_spec
 
 from harness.demo.commands import triton_slo
 from harness.demo.common import EXAMPLE_SPEC, Options, Summary, canary_verdict, cli_step, generate_examples

@@ -1,17 +1,15 @@
-"""Loading and validating SLO specs: triton-slo's own format, Sloth and OpenSLO (by their version fields).
+"""The triton-slo/v1 reader: triton-slo's own spec format (one YAML document; docs/spec.md).
 
-``load_spec(path)`` returns a ``slo.model.Spec`` or raises ``SpecError`` listing every problem as
-``FILE:LINE:COL: message``.
+It is the default reader: any document no other reader claims comes here, and a missing or
+unknown ``version`` is reported as such.
 """
 
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
-from pathlib import Path
+from decimal import Decimal
 from typing import Any
 
-import promql_parser
 from triton_slo.durations import format_duration
 from triton_slo.model import (
     SLO,
@@ -33,12 +31,7 @@ from triton_slo.model import (
     TimesliceSLI,
     Window,
 )
-from triton_slo.specyaml import (
-    Mark,
-    Reader,
-    SpecError,
-    SpecProblem,
-    _Raw,
+from triton_slo.readers.fields import (
     as_bool,
     as_duration,
     as_int,
@@ -48,64 +41,34 @@ from triton_slo.specyaml import (
     as_metric_name,
     as_nonempty_str,
     as_number,
+    as_objective,
+    as_promql,
     as_slug,
     as_str,
     in_range,
-    load_documents,
     one_of,
+    str_map,
 )
+from triton_slo.readers.source import Mark, Raw, Reader, SpecError, SpecProblem
 
+FORMAT = "triton-slo"
 FORMAT_VERSION = "triton-slo/v1"
-MAX_SPEC_BYTES = 16 * 1024 * 1024
 SLI_KINDS = ("availability", "latency", "ratio", "timeslice", "accuracy")
 TRITON_FAILURE_REASONS = ("REJECTED", "CANCELED", "BACKEND", "OTHER")
 CALENDAR_WINDOWS = ("month", "calendar-month")
-WINDOW_PLACEHOLDER = re.compile(r"\{\{\s*\.window\s*\}\}")
 
 
-def load_spec(path: str | Path) -> Spec:
-    """Read one spec file of any supported format."""
-    file = str(path)
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise SpecError([SpecProblem(file, Mark(1, 1), f"cannot read: {exc.strerror or exc}")]) from None
-    if len(data) > MAX_SPEC_BYTES:
-        raise SpecError([SpecProblem(file, Mark(1, 1), f"larger than {MAX_SPEC_BYTES >> 20} MiB")])
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise SpecError([SpecProblem(file, Mark(1, 1), f"not UTF-8 text (byte {exc.start})")]) from None
-    return parse_spec(text, file)
+def accepts(documents: list[Any]) -> bool:
+    """Every file: the readers before this one have claimed theirs."""
+    return True
 
 
-def parse_spec(text: str, file: str = "<spec>") -> Spec:
-    docs = load_documents(text, file)
-    if not docs:
-        raise SpecError([SpecProblem(file, Mark(1, 1), "empty file: expected a spec")])
-    first = docs[0]
-    if isinstance(first, dict):
-        version = first.get("version")
-        api_version = first.get("apiVersion")
-        if isinstance(api_version, str) and api_version.lower().startswith("openslo/"):
-            from triton_slo.imports.openslo import read_openslo
-
-            return read_openslo(docs, file)
-        if isinstance(version, str) and version.startswith("prometheus/"):
-            from triton_slo.imports.sloth import read_sloth
-
-            return read_sloth(docs, file)
-        if isinstance(api_version, str) and api_version.startswith("sloth.slok.dev/"):
-            mark = getattr(first, "key_marks", {}).get("apiVersion", Mark(1, 1))
-            raise SpecError([SpecProblem(file, mark, f"apiVersion: {api_version!r} is Sloth's Kubernetes object; "
-                                         "save its `spec` with `version: prometheus/v1` on top and it reads as is")])
-    if len(docs) > 1:
+def read(documents: list[Any], file: str) -> Spec:
+    """One triton-slo/v1 document -> Spec, or SpecError listing every problem."""
+    if len(documents) > 1:
         raise SpecError([SpecProblem(file, Mark(1, 1), "a triton-slo spec is one YAML document, found "
-                                     f"{len(docs)}")])
-    return read_triton_slo(first, file)
-
-
-def read_triton_slo(doc: Any, file: str) -> Spec:
+                                     f"{len(documents)}")])
+    doc = documents[0]
     problems: list[SpecProblem] = []
     top = Reader(file, problems, doc, "", Mark(1, 1))
     if not top.ok:
@@ -124,7 +87,8 @@ def read_triton_slo(doc: Any, file: str) -> Spec:
     top.finish()
     if problems or service is None:
         raise SpecError(problems)
-    return Spec(service=service, slos=tuple(slos), alerting=alerting, canary=canary, path=file)
+    return Spec(service=service, slos=tuple(slos), alerting=alerting, canary=canary, path=file,
+                source_format=FORMAT)
 
 
 def _service(r: Reader) -> Service | None:
@@ -198,23 +162,7 @@ def _slos(top: Reader, service: Service | None) -> list[SLO]:
     return slos
 
 
-def _objective(raw: _Raw) -> Decimal:
-    value = raw.value
-    text = raw.text if raw.text is not None else str(value)
-    if isinstance(value, str):
-        text = value.strip().removesuffix("%").strip()
-    elif isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"must be a percentage like 99.9, not {type(value).__name__}")
-    try:
-        objective = Decimal(text)
-    except InvalidOperation:
-        raise ValueError(f"{value!r} is not a percentage like 99.9") from None
-    if not objective.is_finite() or not Decimal(0) < objective < Decimal(100):
-        raise ValueError(f"{text} must be strictly between 0 and 100 (a percentage)")
-    return objective
-
-
-def _window(raw: _Raw) -> Window:
+def _window(raw: Raw) -> Window:
     if isinstance(raw.value, str) and raw.value.strip().lower() in CALENDAR_WINDOWS:
         return Window(seconds=30 * 86400, text="month", calendar=True)
     seconds = as_duration(raw)
@@ -225,7 +173,7 @@ def _window(raw: _Raw) -> Window:
 
 def _slo(r: Reader, known_models: set[str]) -> SLO | None:
     name = r.value("name", as_slug)
-    objective = r.value("objective", _objective)
+    objective = r.value("objective", as_objective)
     window = r.value("window", _window, default=Window(30 * 86400, "30d"))
     description = r.value("description", as_str, default="")
     labels = r.value("labels", as_label_map, default={}) or {}
@@ -322,38 +270,12 @@ def _latency(r: Reader) -> LatencySLI | None:
                       metric_unit=unit, quantile=quantile, slice_seconds=slice_seconds)
 
 
-def check_promql(expr: str) -> str | None:
-    """None if ``expr`` (with ``{{.window}}`` filled) parses as PromQL, else the parser's reason."""
-    filled = WINDOW_PLACEHOLDER.sub("5m", expr)
-    try:
-        promql_parser.parse(filled)
-    except (ValueError, TypeError) as exc:
-        return str(exc).splitlines()[0] if str(exc) else "does not parse"
-    except BaseException as exc:  # noqa: BLE001 - a Rust panic surfaces as PanicException
-        return f"does not parse ({type(exc).__name__})"
-    return None
-
-
-def _promql(windowed: bool) -> Any:
-    def convert(raw: _Raw) -> str:
-        expr = as_nonempty_str(raw)
-        reason = check_promql(expr)
-        if reason:
-            raise ValueError(f"PromQL does not parse: {reason}")
-        if windowed and not WINDOW_PLACEHOLDER.search(expr):
-            raise ValueError("needs a {{.window}} range (e.g. rate(x[{{.window}}])) so each alert window "
-                             "can be computed")
-        return expr
-
-    return convert
-
-
 def _ratio(r: Reader) -> RatioSLI | None:
     if r.has("error_ratio"):
         return _precomputed_ratio(r)
-    total = r.value("total", _promql(windowed=True))
-    good = r.value("good", _promql(windowed=True), default="")
-    bad = r.value("bad", _promql(windowed=True), default="")
+    total = r.value("total", as_promql(windowed=True))
+    good = r.value("good", as_promql(windowed=True), default="")
+    bad = r.value("bad", as_promql(windowed=True), default="")
     if r.has("good") == r.has("bad"):
         r.error(r.mark, f"{r.where}: give exactly one of good or bad (with total)")
         return None
@@ -363,7 +285,7 @@ def _ratio(r: Reader) -> RatioSLI | None:
 
 
 def _precomputed_ratio(r: Reader) -> RatioSLI | None:
-    error_ratio = r.value("error_ratio", _promql(windowed=True))
+    error_ratio = r.value("error_ratio", as_promql(windowed=True))
     others = [key for key in ("good", "bad", "total") if r.has(key)]
     for key in others:
         r.raw(key)
@@ -375,7 +297,7 @@ def _precomputed_ratio(r: Reader) -> RatioSLI | None:
 
 
 def _timeslice(r: Reader) -> TimesliceSLI | None:
-    query = r.value("query", _promql(windowed=False))
+    query = r.value("query", as_promql(windowed=False))
     op = r.value("op", one_of("<", "<=", ">", ">="))
     threshold = r.value("threshold", as_number)
     slice_seconds = r.value("slice", as_duration, default=60)
@@ -415,11 +337,11 @@ def _slo_alerting(r: Reader, window: Window | None) -> SLOAlerting | None:
         page=r.value("page", as_bool, default=True),
         ticket=r.value("ticket", as_bool, default=True),
         labels=r.value("labels", as_label_map, default={}) or {},
-        annotations=_str_map(r, "annotations"),
+        annotations=str_map(r, "annotations"),
         page_labels=r.value("page_labels", as_label_map, default={}) or {},
         ticket_labels=r.value("ticket_labels", as_label_map, default={}) or {},
-        page_annotations=_str_map(r, "page_annotations"),
-        ticket_annotations=_str_map(r, "ticket_annotations"),
+        page_annotations=str_map(r, "page_annotations"),
+        ticket_annotations=str_map(r, "ticket_annotations"),
         runbook_url=r.value("runbook_url", as_nonempty_str, default=""),
         min_events=r.value("min_events", in_range(as_int, 0, 1e12, open_low=False), default=0),
         no_traffic_for=r.value("no_traffic_for", as_duration, default=0),
@@ -431,23 +353,12 @@ def _slo_alerting(r: Reader, window: Window | None) -> SLOAlerting | None:
     return alerting
 
 
-def _positive_decimal(raw: _Raw) -> Decimal:
+def _positive_decimal(raw: Raw) -> Decimal:
     as_number(raw)
     value = Decimal(raw.text if raw.text is not None else str(raw.value))
     if value <= 0:
         raise ValueError("must be greater than zero")
     return value
-
-
-def _str_map(r: Reader, key: str) -> dict[str, str]:
-    def convert(raw: _Raw) -> dict[str, str]:
-        if raw.value is None:
-            return {}
-        if not isinstance(raw.value, dict) or not all(isinstance(v, str) for v in raw.value.values()):
-            raise ValueError("must be a mapping of names to strings")
-        return dict(raw.value)
-
-    return r.value(key, convert, default={}) or {}
 
 
 def _service_alerting(r: Reader) -> ServiceAlerting:
@@ -581,7 +492,7 @@ def _mute_interval(r: Reader) -> MuteInterval | None:
     return MuteInterval(name=name, times=tuple(times), severities=tuple(severities) or ("warning",))
 
 
-def _clock(raw: _Raw) -> str:
+def _clock(raw: Raw) -> str:
     text = as_str(raw)
     match = re.match(r"^(\d{2}):(\d{2})$", text)
     if not match or int(match.group(1)) > 24 or int(match.group(2)) > 59 or (
@@ -611,7 +522,7 @@ def _thresholds(r: Reader) -> OpsThresholds:
     return OpsThresholds(**{k: (getattr(defaults, k) if v is None else v) for k, v in values.items()})
 
 
-def _margin(raw: _Raw) -> str:
+def _margin(raw: Raw) -> str:
     value = raw.value
     if isinstance(value, bool):
         raise ValueError("must be a number or a percentage like \"5%\"")
@@ -667,19 +578,3 @@ def _canary(r: Reader) -> Canary | None:
         return None
     return canary
 
-
-def describe_slo(spec: Spec, slo: SLO) -> str:
-    """One line per SLO for `validate`."""
-    sli = slo.sli
-    if isinstance(sli, LatencySLI):
-        what = f"latency under {sli.threshold_seconds * 1000:g} ms"
-        what += f" ({sli.metric} histogram)" if sli.source == "histogram" else f" (P{sli.quantile * 100:g} slices)"
-    elif isinstance(sli, TimesliceSLI):
-        what = f"timeslice {sli.op} {sli.threshold:g}"
-    elif isinstance(sli, RatioSLI) and sli.precomputed:
-        what = "ratio (precomputed error ratio)"
-    else:
-        what = sli.kind
-    models = ", ".join(m.name + (f"@{'|'.join(m.versions)}" if m.versions else "") for m in spec.models_of(slo))
-    scope = f" for {models}" if models and sli.kind in ("availability", "latency", "accuracy") else ""
-    return f"{spec.service.name}/{slo.name}: {what}, objective {slo.objective}% over {slo.window.text}{scope}"

@@ -1,20 +1,19 @@
 """YAML with positions: every problem in a spec is reported as ``FILE:LINE:COL: message``.
 
 PyYAML's safe composer keeps the line and column of every node; this module turns the node tree
-into plain dicts and lists that remember where each key and item stood, and offers a small
-reader that checks keys, types and ranges while collecting every error rather than the first.
+into plain dicts and lists that remember where each key and item stood (``PosDict``, ``PosList``),
+and offers a small ``Reader`` that checks keys, types and ranges while collecting every error
+rather than the first. The converters it applies to values are in ``triton_slo.readers.fields``.
 """
 
 from __future__ import annotations
 
 import difflib
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import yaml
-from triton_slo.durations import parse_duration, parse_latency
 
 
 @dataclass(frozen=True)
@@ -182,9 +181,6 @@ def load_documents(text: str, file: str) -> list[Any]:
     return docs
 
 
-LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
-METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
-SLUG = re.compile(r"^[a-z0-9]([a-z0-9_-]{0,61}[a-z0-9])?$")
 _MISSING = object()
 
 
@@ -196,8 +192,8 @@ class Reader:
         self.mark = mark  # the line of the key (or list item) that holds this mapping
         self.ok = isinstance(node, dict)
         if not self.ok:
-            self.error(self.mark, f"{where or 'the document'} must be a mapping, not {_type_name(node)}")
-        self.node: dict = node if self.ok else {}
+            self.error(self.mark, f"{where or 'the document'} must be a mapping, not {type_name(node)}")
+        self.node: PosDict = node if self.ok else _empty_posdict(mark)
         self.seen: set[str] = set()
 
     def path(self, key: str) -> str:
@@ -208,7 +204,7 @@ class Reader:
         self.problems.append(SpecProblem(self.file, mark, message))
 
     def key_mark(self, key: str) -> Mark:
-        return getattr(self.node, "key_marks", {}).get(key, self.mark)
+        return self.node.key_marks.get(key, self.mark)
 
     def has(self, key: str) -> bool:
         return key in self.node
@@ -228,9 +224,9 @@ class Reader:
                 return None
             return default
         raw_value = self.node[key]
-        raw_text = getattr(self.node, "raw", {}).get(key)
+        raw_text = self.node.raw.get(key)
         try:
-            return convert(_Raw(raw_value, raw_text))
+            return convert(Raw(raw_value, raw_text))
         except ValueError as exc:
             self.error(self.key_mark(key), f"{self.path(key)}: {exc}")
             return None
@@ -253,10 +249,9 @@ class Reader:
         if value is None:
             return []
         if not isinstance(value, list):
-            self.error(self.key_mark(key), f"{self.path(key)}: must be a list, not {_type_name(value)}")
+            self.error(self.key_mark(key), f"{self.path(key)}: must be a list, not {type_name(value)}")
             return []
-        marks = getattr(value, "item_marks", [self.key_mark(key)] * len(value))
-        return [(item, f"{self.path(key)}[{i}]", marks[i]) for i, item in enumerate(value)]
+        return [(item, f"{self.path(key)}[{i}]", value.item_marks[i]) for i, item in enumerate(value)]
 
     def finish(self, allowed: set[str] | None = None) -> None:
         """Report keys nobody read (unknown or misspelt), with a suggestion."""
@@ -276,12 +271,15 @@ def _empty_posdict(mark: Mark) -> PosDict:
 
 
 @dataclass(frozen=True)
-class _Raw:
+class Raw:
+    """What a converter is given: the value YAML built and, for a scalar, its text as written."""
+
     value: Any
     text: str | None
 
 
-def _type_name(value: Any) -> str:
+def type_name(value: Any) -> str:
+    """How a value's type is named in messages ("a mapping", "a number", "null")."""
     if value is None:
         return "null"
     # bool before int (a subclass); PosDict and PosList are dict and list to the user.
@@ -290,119 +288,3 @@ def _type_name(value: Any) -> str:
         if isinstance(value, kind):
             return name
     return type(value).__name__
-
-
-# Converters: each takes the raw value and returns the checked one or raises ValueError.
-
-def as_str(raw: _Raw) -> str:
-    if not isinstance(raw.value, str):
-        raise ValueError(f"must be a string, not {_type_name(raw.value)}")
-    return raw.value
-
-
-def as_nonempty_str(raw: _Raw) -> str:
-    text = as_str(raw)
-    if not text.strip():
-        raise ValueError("must not be empty")
-    return text
-
-
-def as_slug(raw: _Raw) -> str:
-    text = as_str(raw)
-    if not SLUG.match(text):
-        raise ValueError(f"{text!r} must be lower-case letters, digits, '-' or '_' (at most 63)")
-    return text
-
-
-def as_label_name(raw: _Raw) -> str:
-    text = as_str(raw)
-    if not LABEL_NAME.match(text):
-        raise ValueError(f"{text!r} is not a Prometheus label name")
-    return text
-
-
-def as_metric_name(raw: _Raw) -> str:
-    text = as_str(raw)
-    if not METRIC_NAME.match(text):
-        raise ValueError(f"{text!r} is not a Prometheus metric name")
-    return text
-
-
-def as_bool(raw: _Raw) -> bool:
-    if not isinstance(raw.value, bool):
-        raise ValueError(f"must be true or false, not {_type_name(raw.value)}")
-    return raw.value
-
-
-def as_number(raw: _Raw) -> float:
-    if isinstance(raw.value, bool) or not isinstance(raw.value, (int, float)):
-        raise ValueError(f"must be a number, not {_type_name(raw.value)}")
-    if raw.value != raw.value or raw.value in (float("inf"), float("-inf")):
-        raise ValueError("must be a finite number")
-    return float(raw.value)
-
-
-def as_int(raw: _Raw) -> int:
-    if isinstance(raw.value, bool) or not isinstance(raw.value, int):
-        raise ValueError(f"must be a whole number, not {_type_name(raw.value)}")
-    return raw.value
-
-
-def as_duration(raw: _Raw) -> int:
-    text = as_str(raw) if not isinstance(raw.value, int) or isinstance(raw.value, bool) else None
-    if text is None:
-        raise ValueError(f"must be a duration like 5m or 30d, not the number {raw.value}")
-    seconds = parse_duration(text)
-    if seconds < 1 or seconds != int(seconds):
-        raise ValueError(f"{text!r} must be a whole number of seconds, at least 1s")
-    return int(seconds)
-
-
-def as_latency(raw: _Raw) -> float:
-    seconds = parse_latency(raw.value)
-    if not seconds > 0:
-        raise ValueError("must be greater than zero")
-    return seconds
-
-
-def as_label_map(raw: _Raw) -> dict[str, str]:
-    if raw.value is None:
-        return {}
-    if not isinstance(raw.value, dict):
-        raise ValueError(f"must be a mapping of label names to strings, not {_type_name(raw.value)}")
-    result = {}
-    for key, value in raw.value.items():
-        if not LABEL_NAME.match(key):
-            raise ValueError(f"{key!r} is not a Prometheus label name")
-        if key.startswith("__"):
-            raise ValueError(f"{key!r}: label names starting with __ are reserved")
-        if not isinstance(value, str):
-            raise ValueError(f"{key}: label values must be strings (quote it: \"{value}\")")
-        result[key] = value
-    return result
-
-
-def one_of(*choices: str) -> Callable[[_Raw], str]:
-    def convert(raw: _Raw) -> str:
-        text = as_str(raw)
-        if text not in choices:
-            close = difflib.get_close_matches(text, choices, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise ValueError(f"{text!r} is not one of {', '.join(choices)}{hint}")
-        return text
-
-    return convert
-
-
-def in_range(convert: Callable[[_Raw], Any], low: float, high: float, *, open_low: bool = True,
-             open_high: bool = True) -> Callable[[_Raw], Any]:
-    def check(raw: _Raw) -> Any:
-        value = convert(raw)
-        too_low = value <= low if open_low else value < low
-        too_high = value >= high if open_high else value > high
-        if too_low or too_high:
-            left, right = ("(" if open_low else "["), (")" if open_high else "]")
-            raise ValueError(f"{value:g} is outside {left}{low:g}, {high:g}{right}")
-        return value
-
-    return check

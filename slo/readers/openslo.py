@@ -43,23 +43,21 @@ from typing import Any
 import promql_parser
 from triton_slo.durations import format_duration
 from triton_slo.model import SLO, RatioSLI, Service, Spec, TimesliceSLI, Window
-from triton_slo.spec import WINDOW_PLACEHOLDER, _objective, check_promql
-from triton_slo.specyaml import (
+from triton_slo.readers.fields import (
     LABEL_NAME,
-    Mark,
-    Reader,
-    SpecError,
-    SpecProblem,
-    _Raw,
-    _type_name,
+    WINDOW_PLACEHOLDER,
     as_bool,
     as_nonempty_str,
     as_number,
+    as_objective,
     as_slug,
     as_str,
+    check_promql,
     one_of,
 )
+from triton_slo.readers.source import Mark, Raw, Reader, SpecError, SpecProblem, type_name
 
+FORMAT = "openslo"
 API_VERSION = "openslo/v1"
 MAPPED_KINDS = ("SLO", "SLI", "Service", "DataSource")
 ALERT_KINDS = ("AlertPolicy", "AlertCondition", "AlertNotificationTarget")
@@ -94,10 +92,17 @@ class _Doc:
     spec: Reader
 
 
-def read_openslo(docs: list[Any], file: str) -> Spec:
+def accepts(documents: list[Any]) -> bool:
+    """A first document with ``apiVersion: openslo/...`` (in any case)."""
+    first = documents[0]
+    api_version = first.get("apiVersion") if isinstance(first, dict) else None
+    return isinstance(api_version, str) and api_version.lower().startswith("openslo/")
+
+
+def read(documents: list[Any], file: str) -> Spec:
     """OpenSLO v1 documents -> Spec, or SpecError listing every problem."""
     problems: list[SpecProblem] = []
-    parsed = [_document(file, problems, doc) for doc in docs]
+    parsed = [_document(file, problems, doc) for doc in documents]
     by_kind: dict[str, dict[str, _Doc]] = {kind: {} for kind in MAPPED_KINDS}
     for doc in parsed:
         if doc is None:
@@ -128,11 +133,11 @@ def read_openslo(docs: list[Any], file: str) -> Spec:
         problems.append(SpecProblem(file, Mark(1, 1), "no SLO document (kind: SLO) in this OpenSLO file"))
     if problems or service is None:
         raise SpecError(problems)
-    return Spec(service=service, slos=tuple(slos), path=file, source_format="openslo")
+    return Spec(service=service, slos=tuple(slos), path=file, source_format=FORMAT)
 
 
 def _document(file: str, problems: list[SpecProblem], doc: Any) -> _Doc | None:
-    top = Reader(file, problems, doc, "", getattr(doc, "mark", Mark(1, 1)))
+    top = Reader(file, problems, doc, "", getattr(doc, "mark", Mark(1, 1)))  # a bare scalar has no position
     if not top.ok:
         return None
     version = top.value("apiVersion", as_str)
@@ -173,11 +178,11 @@ def _check_annotations(meta: Reader) -> None:
 def _labels(meta: Reader) -> dict[str, str]:
     """metadata.labels as Prometheus labels: one string value per valid label name."""
 
-    def convert(raw: _Raw) -> dict[str, str]:
+    def convert(raw: Raw) -> dict[str, str]:
         if raw.value is None:
             return {}
         if not isinstance(raw.value, dict):
-            raise ValueError(f"must be a mapping, not {_type_name(raw.value)}")
+            raise ValueError(f"must be a mapping, not {type_name(raw.value)}")
         result = {}
         for key, value in raw.value.items():
             if not LABEL_NAME.match(key) or key.startswith("__"):
@@ -450,7 +455,7 @@ def _indicator_of(s: Reader, indicators: dict[str, _Indicator | None],
     return _sli_spec(body, sources) if body else None
 
 
-def _shorthand(raw: _Raw) -> tuple[int, str]:
+def _shorthand(raw: Raw) -> tuple[int, str]:
     text = as_str(raw)
     match = _SHORTHAND.match(text)
     if not match:
@@ -515,7 +520,7 @@ def _calendar(c: Reader, duration: tuple[int, str] | None, t: Reader) -> Window 
     return Window(seconds=30 * 86400, text="month", calendar=True)
 
 
-def _start_time(raw: _Raw) -> dt.datetime:
+def _start_time(raw: Raw) -> dt.datetime:
     value = raw.value
     if isinstance(value, dt.datetime):
         return value
@@ -527,7 +532,7 @@ def _start_time(raw: _Raw) -> dt.datetime:
         raise ValueError(f"{value!r} is not a date and time like 2024-01-01 00:00:00") from None
 
 
-def _target(raw: _Raw) -> Decimal:
+def _target(raw: Raw) -> Decimal:
     as_number(raw)
     try:
         ratio = Decimal(raw.text if raw.text is not None else str(raw.value))
@@ -539,7 +544,7 @@ def _target(raw: _Raw) -> Decimal:
     return percent.quantize(Decimal(1)) if percent.as_tuple().exponent > 0 else percent
 
 
-def _slice(raw: _Raw) -> int:
+def _slice(raw: Raw) -> int:
     if isinstance(raw.value, (int, float)) and not isinstance(raw.value, bool):
         minutes = as_number(raw)
         if minutes <= 0 or minutes * 60 != int(minutes * 60):
@@ -557,7 +562,7 @@ def _objective_slo(o: Reader, name: str, indicator: _Indicator | None, method: s
     if o.has("target") == o.has("targetPercent"):
         o.error(o.mark, f"{o.where}: exactly one of target or targetPercent is needed")
     target = o.value("target", _target, default=None)
-    percent = o.value("targetPercent", _objective, default=None)
+    percent = o.value("targetPercent", as_objective, default=None)
     objective = target if o.has("target") else percent
     for key in ("indicator", "indicatorRef", "compositeWeight"):
         if o.has(key):

@@ -18,7 +18,8 @@ Mapping (Sloth field -> triton-slo):
 
 Not mappable, so reported as errors naming the field: ``sli.plugin`` and ``plugins`` /
 ``slo_plugins`` (Go code run inside Sloth), and more than one Sloth document per file (one file
-is one service here).
+is one service here). A Sloth Kubernetes object (``apiVersion: sloth.slok.dev/...``) is claimed
+too, to say how to read its ``spec``.
 """
 
 from __future__ import annotations
@@ -27,19 +28,18 @@ import re
 from typing import Any
 
 from triton_slo.model import SLO, RatioSLI, Service, SLOAlerting, Spec, Window
-from triton_slo.spec import _objective, _promql, _str_map
-from triton_slo.specyaml import (
-    Mark,
-    Reader,
-    SpecError,
-    SpecProblem,
-    _Raw,
+from triton_slo.readers.fields import (
     as_bool,
     as_label_map,
     as_nonempty_str,
+    as_objective,
+    as_promql,
     as_str,
+    str_map,
 )
+from triton_slo.readers.source import Mark, Raw, Reader, SpecError, SpecProblem
 
+FORMAT = "sloth"
 SLOTH_VERSION = "prometheus/v1"
 SLOTH_WINDOW = Window(seconds=30 * 86400, text="30d")
 ALERT_NAME_LABEL = "sloth_alert"
@@ -48,14 +48,34 @@ SLOTH_NAME = re.compile(r"^[A-Za-z0-9][-A-Za-z0-9_.]*[A-Za-z0-9]$")
 ALERTS = ("page_alert", "ticket_alert")
 
 
-def read_sloth(docs: list[Any], file: str) -> Spec:
+def accepts(documents: list[Any]) -> bool:
+    """A first document with ``version: prometheus/...``, or a Sloth Kubernetes object."""
+    return _is_sloth_spec(documents[0]) or _is_kubernetes_object(documents[0])
+
+
+def _is_sloth_spec(doc: Any) -> bool:
+    version = doc.get("version") if isinstance(doc, dict) else None
+    return isinstance(version, str) and version.startswith("prometheus/")
+
+
+def _is_kubernetes_object(doc: Any) -> bool:
+    api_version = doc.get("apiVersion") if isinstance(doc, dict) else None
+    return isinstance(api_version, str) and api_version.startswith("sloth.slok.dev/")
+
+
+def read(documents: list[Any], file: str) -> Spec:
     """One Sloth ``prometheus/v1`` document -> Spec, or SpecError listing every problem."""
+    first = documents[0]
+    if _is_kubernetes_object(first) and not _is_sloth_spec(first):
+        raise SpecError([SpecProblem(file, first.key_marks["apiVersion"], f"apiVersion: {first['apiVersion']!r} "
+                                     "is Sloth's Kubernetes object; save its `spec` with `version: prometheus/v1` "
+                                     "on top and it reads as is")])
     problems: list[SpecProblem] = []
-    for extra in docs[1:]:
-        mark = getattr(extra, "mark", Mark(1, 1))
-        problems.append(SpecProblem(file, mark, f"a file holds one Sloth spec (one service); found {len(docs)} "
+    for extra in documents[1:]:
+        mark = getattr(extra, "mark", Mark(1, 1))  # a document may be a bare scalar, which has no position
+        problems.append(SpecProblem(file, mark, f"a file holds one Sloth spec (one service); found {len(documents)} "
                                     "documents: split them into one file each"))
-    top = Reader(file, problems, docs[0], "", Mark(1, 1))
+    top = Reader(file, problems, first, "", Mark(1, 1))
     if not top.ok:
         raise SpecError(problems)
     version = top.value("version", as_str)
@@ -69,10 +89,10 @@ def read_sloth(docs: list[Any], file: str) -> Spec:
     top.finish()
     if problems or name is None:
         raise SpecError(problems)
-    return Spec(service=Service(name=name, labels=labels), slos=tuple(slos), path=file, source_format="sloth")
+    return Spec(service=Service(name=name, labels=labels), slos=tuple(slos), path=file, source_format=FORMAT)
 
 
-def sloth_name(raw: _Raw) -> str:
+def sloth_name(raw: Raw) -> str:
     text = as_nonempty_str(raw)
     if not SLOTH_NAME.match(text) or len(text) > 128:
         raise ValueError(f"{text!r}: a name starts and ends with a letter or digit and holds only letters, "
@@ -109,7 +129,7 @@ def _slos(top: Reader) -> list[SLO]:
 
 def _slo(r: Reader) -> SLO | None:
     name = r.value("name", sloth_name)
-    objective = r.value("objective", _objective)
+    objective = r.value("objective", as_objective)
     description = r.value("description", as_str, default="")
     labels = r.value("labels", as_label_map, default={}) or {}
     _not_mappable(r, "plugins", "Sloth SLO plugins change the rules Sloth generates and cannot be mapped")
@@ -137,8 +157,8 @@ def _sli(r: Reader) -> RatioSLI | None:
     sli = None
     events = r.child("events") if r.has("events") else None
     if events and events.ok:
-        bad = events.value("error_query", _promql(windowed=True))
-        total = events.value("total_query", _promql(windowed=True))
+        bad = events.value("error_query", as_promql(windowed=True))
+        total = events.value("total_query", as_promql(windowed=True))
         events.finish()
         if bad and total and bad.strip() == total.strip():
             events.error(events.key_mark("total_query"), f"{events.path('total_query')}: the same as error_query")
@@ -146,7 +166,7 @@ def _sli(r: Reader) -> RatioSLI | None:
             sli = RatioSLI(total=total, bad=bad)
     raw = r.child("raw") if r.has("raw") else None
     if raw and raw.ok:
-        query = raw.value("error_ratio_query", _promql(windowed=True))
+        query = raw.value("error_ratio_query", as_promql(windowed=True))
         raw.finish()
         if query is not None:
             sli = RatioSLI(error_ratio=query)
@@ -161,7 +181,7 @@ def _alerting(r: Reader) -> SLOAlerting | None:
         return None
     alert_name = r.value("name", as_nonempty_str, default="")
     labels = r.value("labels", as_label_map, default={}) or {}
-    annotations = _str_map(r, "annotations")
+    annotations = str_map(r, "annotations")
     alerts = {key: _alert(r, key) for key in ALERTS}
     r.finish()
     if None in (alert_name, labels, annotations) or None in alerts.values():
@@ -187,7 +207,7 @@ def _alert(parent: Reader, key: str) -> dict[str, Any] | None:
     alert = {
         "disable": r.value("disable", as_bool, default=False),
         "labels": r.value("labels", as_label_map, default={}),
-        "annotations": _str_map(r, "annotations"),
+        "annotations": str_map(r, "annotations"),
         "reader": r,
     }
     r.finish()
@@ -195,4 +215,4 @@ def _alert(parent: Reader, key: str) -> dict[str, Any] | None:
 
 
 def _sub_key_mark(r: Reader, key: str, sub: str) -> Mark:
-    return getattr(r.node.get(key), "key_marks", {}).get(sub, r.key_mark(key))
+    return r.node[key].key_marks[sub]

@@ -20,9 +20,9 @@ from triton_slo.dashboards import links as L
 from triton_slo.dashboards.panels import Layout, Link, Query, Step, gauge, stat, table, timeseries
 from triton_slo.dashboards.queries import ALL, RATE, Source, matchers, slo_matchers, sources
 from triton_slo.durations import format_duration
+from triton_slo.links import runbook_url
 from triton_slo.model import SLO, Spec
 from triton_slo.rules import SloPlan
-from triton_slo.runbooks import runbook_url
 
 TAG = "triton-slo"
 PER_MODEL = "model, version"

@@ -32,6 +32,7 @@ from triton_slo.names import (  # noqa: F401 - OPS_ALERTS: re-exported, as its r
     GPU_XID_ERRORS,
     LABEL_SERVICE,
     LABEL_SEVERITY,
+    LABEL_UPSTREAM,
     MODEL_GPU_INFO,
     MODEL_NOT_READY,
     MODEL_READY,
@@ -155,21 +156,21 @@ def endpoint_rules(spec: Spec, sel: Selectors) -> list[OpsRule]:
         "Model {{ $labels.model }} version {{ $labels.version }} is not ready on Triton (ready = "
         "{{ printf \"%.0f\" $value }}; absent counts as not loaded) for 3 minutes: its requests fail.",
     ))
-    triton_up = any_of(sel.exporter(EXPORTER_UP, ("upstream", "=~", f"{UPSTREAM_TRITON}|{UPSTREAM_TRITON_API}")))
+    triton_up = any_of(sel.exporter(EXPORTER_UP, (LABEL_UPSTREAM, "=~", f"{UPSTREAM_TRITON}|{UPSTREAM_TRITON_API}")))
     rules.append(OpsRule(
         EXPORTER_UPSTREAM_DOWN, PAGE_SEVERITY, f"{triton_up} == 0", 120,
         "The exporter cannot reach Triton",
         "The triton-slo exporter {{ $labels.instance }} cannot fetch upstream {{ $labels.upstream }} "
         "(up = {{ printf \"%.0f\" $value }}) for 2 minutes: Triton is unreachable or not answering.",
     ))
-    dcgm_up = any_of(sel.exporter(EXPORTER_UP, ("upstream", "=", UPSTREAM_DCGM)))
+    dcgm_up = any_of(sel.exporter(EXPORTER_UP, (LABEL_UPSTREAM, "=", UPSTREAM_DCGM)))
     rules.append(OpsRule(
         EXPORTER_UPSTREAM_DOWN, TICKET_SEVERITY, f"{dcgm_up} == 0", 600,
         "The exporter cannot reach dcgm-exporter",
         "The triton-slo exporter {{ $labels.instance }} cannot fetch dcgm-exporter (up = "
         "{{ printf \"%.0f\" $value }}) for 10 minutes: GPU alerts (OOM, XID, throttling, memory "
         "headroom) are blind.",
-        {"upstream": UPSTREAM_DCGM},
+        {LABEL_UPSTREAM: UPSTREAM_DCGM},
     ))
     if spec.service.exporter_selector:
         itself = any_of(sel.exporter(UP))
@@ -178,7 +179,7 @@ def endpoint_rules(spec: Spec, sel: Selectors) -> list[OpsRule]:
             "Prometheus cannot scrape the triton-slo exporter",
             "Prometheus cannot scrape the triton-slo exporter {{ $labels.instance }} (up = "
             "{{ printf \"%.0f\" $value }}) for 5 minutes: serving-state, GPU and golden-set alerts are blind.",
-            {"upstream": UPSTREAM_EXPORTER},
+            {LABEL_UPSTREAM: UPSTREAM_EXPORTER},
         ))
     return rules
 

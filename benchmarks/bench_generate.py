@@ -76,7 +76,7 @@ def best(runs: int, fn) -> float:
 
 
 # The pipeline's builders (the names it calls), in its order.
-BUILDERS = (("SLO rules", "build_rule_files"), ("SLO rule tests", "_build_tests"),
+BUILDERS = (("SLO rules", "build_rule_files"), ("SLO rule tests", "build_rule_tests"),
             ("canary rules", "build_canary_rules"), ("operational alerts and Alertmanager", "build_ops"),
             ("dashboards", "build_dashboards"), ("runbooks", "build_runbooks"))
 
@@ -142,7 +142,7 @@ def main() -> int:
         print(f"  {rest:38s} {total - sum(r[1] for r in rows):6.2f} s")
         if forked:
             made = [spec_rules(load_spec(spec_path), 30)]
-            alone = best(1, lambda: timed_call(pipeline._build_tests, made, Options()))
+            alone = best(1, lambda: timed_call(pipeline.build_rule_tests, made, Options()))
             print(f"  SLO rule tests ({BACKGROUND_NOTE}):  {alone:6.2f} s when run alone")
         k8s = best(1, lambda: cli_generate(spec_path, root / "k8s", "--target", "kubernetes"))
         print(f"  (--target kubernetes, whole command:   {k8s:6.2f} s)")

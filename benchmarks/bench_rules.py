@@ -361,7 +361,7 @@ def main() -> int:
         build_rule_files(made)
         print(f"  SLO rules: {time.perf_counter() - started:.2f} s wall, {time.process_time() - cpu:.2f} s CPU")
         started, cpu = time.perf_counter(), time.process_time()
-        pipeline._build_tests(made, Options())
+        pipeline.build_rule_tests(made, Options())
         print(f"  SLO rule tests: {time.perf_counter() - started:.2f} s wall, {time.process_time() - cpu:.2f} s CPU")
         started, cpu = time.perf_counter(), time.process_time()
         _, written = pipeline.generate([spec], Path(out), Options())

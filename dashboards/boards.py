@@ -8,7 +8,7 @@ JSON Grafana imports. Metric facts used here:
   ``nv_inference_request_summary_us{quantile}`` is in microseconds and NaN while empty.
 * dcgm-exporter: ``DCGM_FI_DEV_GPU_UTIL`` in percent, ``DCGM_FI_DEV_FB_USED/FREE`` in MiB,
   ``DCGM_FI_DEV_SM_CLOCK`` in MHz, power in W, temperature in °C.
-* The triton-slo exporter and the SLO recording rules as named in docs/CONVENTIONS.md.
+* The triton-slo exporter and the SLO recording rules as named in ``triton_slo.names``.
 """
 
 from __future__ import annotations
@@ -16,12 +16,14 @@ from __future__ import annotations
 from decimal import Decimal
 
 from grafanalib import core as G
+from triton_slo import names
 from triton_slo.dashboards import links as L
 from triton_slo.dashboards.panels import Layout, Link, Query, Step, gauge, stat, table, timeseries
 from triton_slo.dashboards.queries import ALL, RATE, Source, matchers, slo_matchers, sources
 from triton_slo.durations import format_duration
 from triton_slo.links import runbook_url
 from triton_slo.model import SLO, Spec
+from triton_slo.promql import selector
 from triton_slo.rules import SloPlan
 
 TAG = "triton-slo"
@@ -31,13 +33,13 @@ PER_MODEL = "model, version"
 
 
 class Sel:
-    """Selectors of one spec's sources, e.g. ``sel.triton("nv_inference_count")``."""
+    """Selectors of one spec's sources, e.g. ``sel.triton(names.TRITON_INFERENCE_COUNT)``."""
 
     def __init__(self, spec: Spec) -> None:
         self.spec = spec
         self.src: dict[str, Source] = sources(spec)
 
-    def triton(self, metric: str, per_model: bool = True, **extra: str) -> str:
+    def triton(self, metric: str, per_model: bool = True, **extra: tuple[str, str]) -> str:
         return f"{metric}{{{matchers(self.src['triton'], per_model=per_model, **extra)}}}"
 
     def dcgm(self, metric: str) -> str:
@@ -46,24 +48,24 @@ class Sel:
     def exporter(self, metric: str, per_model: bool = False, per_gpu: bool = False) -> str:
         return f"{metric}{{{matchers(self.src['exporter'], per_model=per_model, per_gpu=per_gpu)}}}"
 
-    def rate(self, metric: str, by: str = PER_MODEL, **extra: str) -> str:
+    def rate(self, metric: str, by: str = PER_MODEL, **extra: tuple[str, str]) -> str:
         return f"sum by ({by}) (rate({self.triton(metric, **extra)}[{RATE}]))"
 
     def per_request_seconds(self, duration_metric: str) -> str:
         """Mean microseconds per successful request, in seconds."""
-        return (f"{self.rate(duration_metric)} / {self.rate('nv_inference_request_success')} / 1e6")
+        return (f"{self.rate(duration_metric)} / {self.rate(names.TRITON_REQUEST_SUCCESS)} / 1e6")
 
-    def error_ratio(self, by: str = PER_MODEL, **extra: str) -> str:
-        failures = self.rate("nv_inference_request_failure", by, **extra)
-        return f"{failures} / ({self.rate('nv_inference_request_success', by, **extra)} + {failures})"
+    def error_ratio(self, by: str = PER_MODEL, **extra: tuple[str, str]) -> str:
+        failures = self.rate(names.TRITON_REQUEST_FAILURE, by, **extra)
+        return f"{failures} / ({self.rate(names.TRITON_REQUEST_SUCCESS, by, **extra)} + {failures})"
 
-    def quantile_seconds(self, quantile: str, by: str = PER_MODEL, **extra: str) -> str:
-        summary = self.triton("nv_inference_request_summary_us", quantile=f'="{quantile}"', **extra)
+    def quantile_seconds(self, quantile: str, by: str = PER_MODEL, **extra: tuple[str, str]) -> str:
+        summary = self.triton(names.TRITON_REQUEST_SUMMARY_US, quantile=("=", quantile), **extra)
         return f"max by ({by}) ({summary}) / 1e6"
 
     def golden_accuracy(self) -> str:
-        correct = f"rate({self.exporter('triton_slo_golden_correct_total', per_model=True)}[{RATE}])"
-        total = f"rate({self.exporter('triton_slo_golden_total', per_model=True)}[{RATE}])"
+        correct = f"rate({self.exporter(names.GOLDEN_CORRECT, per_model=True)}[{RATE}])"
+        total = f"rate({self.exporter(names.GOLDEN_TOTAL, per_model=True)}[{RATE}])"
         return f"sum by ({PER_MODEL}) ({correct}) / sum by ({PER_MODEL}) ({total})"
 
 
@@ -113,9 +115,9 @@ def variables(spec: Spec) -> list[G.Template]:
 def annotations(spec: Spec) -> list[dict]:
     """Grafana's own annotations plus recent deployments: model versions loaded, readiness flips."""
     sel = Sel(spec)
-    info = f"max by ({PER_MODEL}) ({sel.exporter('triton_slo_model_info', per_model=True)})"
-    info_before = f"max by ({PER_MODEL}) ({sel.exporter('triton_slo_model_info', per_model=True)} offset 10m)"
-    ready = sel.exporter("triton_slo_model_ready", per_model=True)
+    info = f"max by ({PER_MODEL}) ({sel.exporter(names.MODEL_INFO, per_model=True)})"
+    info_before = f"max by ({PER_MODEL}) ({sel.exporter(names.MODEL_INFO, per_model=True)} offset 10m)"
+    ready = sel.exporter(names.MODEL_READY, per_model=True)
     prom = {"type": "prometheus", "uid": "${datasource}"}
     return [
         {"builtIn": 1, "datasource": {"type": "grafana", "uid": "-- Grafana --"}, "enable": True, "hide": True,
@@ -180,7 +182,7 @@ def executive(spec: Spec) -> G.Dashboard:
     lay.row("Service level")
     title, about, expr = _budget_remaining(spec)
     lay.add(stat(
-        title, f"{about} left over its period (slo:period_error_budget_remaining:ratio); below 0 the SLO is breached.",
+        title, f"{about} left over its period ({names.BUDGET_REMAINING}); below 0 the SLO is breached.",
         "percentunit", [Query(expr, "{{slo}}")],
         base_color="red", steps=[Step(0.0, "orange"), Step(0.25, "green")],
     ), w=12, h=6)
@@ -202,10 +204,10 @@ def executive(spec: Spec) -> G.Dashboard:
         period = format_duration(slo.window.seconds)
         lay.add(gauge(
             f"{slo.name}: SLI over {slo.window.text}",
-            f"Good share of events over the whole {slo.window.text} period (1 - slo:sli_error:ratio_rate{period}) "
+            f"Good share of events over the whole {slo.window.text} period (1 - {names.RATIO}{period}) "
             f"against the objective {slo.objective}% (green from the objective up).",
             "percentunit",
-            [Query(f"1 - max(slo:sli_error:ratio_rate{period}{{{slo_matchers(slo.name)}}})", slo.name)],
+            [Query(f"1 - max({names.RATIO}{period}{{{slo_matchers(slo.name)}}})", slo.name)],
             min=max(0.0, float(slo.objective_ratio - slo.error_budget * 10)), max=1.0,
             steps=[Step(float(slo.objective_ratio), "green")],
         ), w=max(4, 24 // max(1, len(spec.slos))), h=6)
@@ -215,7 +217,7 @@ def executive(spec: Spec) -> G.Dashboard:
     lay.add(timeseries(
         "P99 latency trend",
         "99th percentile of server-side request latency per model version, from Triton's summary "
-        "(nv_inference_request_summary_us); the line is the latency SLO threshold.",
+        f"({names.TRITON_REQUEST_SUMMARY_US}); the line is the latency SLO threshold.",
         "s", [Query(sel.quantile_seconds("0.99"), "{{model}} v{{version}}")],
         min=0.0, steps=p99_steps, draw_thresholds=True,
     ), w=12)
@@ -228,12 +230,12 @@ def executive(spec: Spec) -> G.Dashboard:
     ), w=12)
 
     lay.row("Cost and rollout")
-    gpu_seconds = f"sum(avg_over_time({sel.dcgm('DCGM_FI_DEV_GPU_UTIL')}[{RATE}])) / 100"
-    requests = f"sum(rate({sel.triton('nv_inference_request_success')}[{RATE}]))"
+    gpu_seconds = f"sum(avg_over_time({sel.dcgm(names.DCGM_GPU_UTIL)}[{RATE}])) / 100"
+    requests = f"sum(rate({sel.triton(names.TRITON_REQUEST_SUCCESS)}[{RATE}]))"
     lay.add(timeseries(
         "Cost per 1k inferences (GPU-seconds)",
         "GPU-seconds spent per 1000 successful requests: the busy share of the selected GPUs "
-        "(DCGM_FI_DEV_GPU_UTIL / 100, GPU-seconds per second) divided by the request rate, times 1000. "
+        f"({names.DCGM_GPU_UTIL} / 100, GPU-seconds per second) divided by the request rate, times 1000. "
         "GPUs shared with other workloads make this an upper bound.",
         "s", [Query(f"{gpu_seconds} / {requests} * 1000", "GPU-seconds per 1k requests")], min=0.0,
     ), w=12)
@@ -241,7 +243,7 @@ def executive(spec: Spec) -> G.Dashboard:
         "Request rate",
         "Successful plus failed inference requests per second, per model version.",
         "reqps",
-        [Query(f"{sel.rate('nv_inference_request_success')} + {sel.rate('nv_inference_request_failure')}",
+        [Query(f"{sel.rate(names.TRITON_REQUEST_SUCCESS)} + {sel.rate(names.TRITON_REQUEST_FAILURE)}",
                "{{model}} v{{version}}")], min=0.0,
     ), w=12)
     if spec.canary:
@@ -254,7 +256,7 @@ def _canary_panels(spec: Spec, sel: Sel, lay: Layout) -> None:
     canary = spec.canary
     assert canary is not None
     label = canary.label
-    both = f'=~"{canary.baseline}|{canary.canary}"'
+    both = ("=~", f"{canary.baseline}|{canary.canary}")
     legend = "{{" + label + "}}"
     who = f"baseline {label}={canary.baseline} vs canary {label}={canary.canary}"
     lay.add(timeseries(
@@ -283,17 +285,19 @@ def oncall(spec: Spec) -> G.Dashboard:
         "Firing alerts",
         "triton-slo alerts of this service firing now (Prometheus' ALERTS series); each alert's runbook "
         "and dashboard links are in its annotations.", "none",
-        [Query('ALERTS{alertstate="firing",service="$service",alertname=~"TritonSlo.*"}', instant=True)],
+        [Query(selector([("__name__", "=", names.ALERTS_SERIES), ("alertstate", "=", "firing"),
+                         (names.LABEL_SERVICE, "=", "$service"), ("alertname", "=~", names.ALERT_PREFIX + ".*")],
+                        ","), instant=True)],
         hide_columns=("Time", "Value", "__name__", "alertstate"),
     ), w=12, h=7, id=P.FIRING_ALERTS)
     lay.add(stat(
         "Serving state",
         "1 when Triton's server and every selected model version are ready (exporter probes), else 0; "
         "up is Prometheus reaching Triton's /metrics.", "bool_yes_no",
-        [Query(f"min by ({PER_MODEL}) ({sel.exporter('triton_slo_model_ready', per_model=True)})",
+        [Query(f"min by ({PER_MODEL}) ({sel.exporter(names.MODEL_READY, per_model=True)})",
                "{{model}} v{{version}} ready"),
-         Query(f"min({sel.exporter('triton_slo_server_ready')})", "server ready"),
-         Query(f"min(up{{{matchers(sel.src['triton'])}}})", "Triton scraped")],
+         Query(f"min({sel.exporter(names.SERVER_READY)})", "server ready"),
+         Query(f"min({names.UP}{{{matchers(sel.src['triton'])}}})", "Triton scraped")],
         base_color="red", steps=[Step(1.0, "green")], links=rb(P.SERVING_STATE),
     ), w=12, h=7, id=P.SERVING_STATE)
 
@@ -315,21 +319,21 @@ def oncall(spec: Spec) -> G.Dashboard:
         "Error rate by reason",
         "Failed inference requests per second by model version and Triton's failure reason "
         "(REJECTED, CANCELED, BACKEND, OTHER).", "reqps",
-        [Query(sel.rate("nv_inference_request_failure", by="model, version, reason"),
+        [Query(sel.rate(names.TRITON_REQUEST_FAILURE, by="model, version, reason"),
                "{{model}} v{{version}} {{reason}}")], min=0.0, links=rb(P.ERRORS_BY_REASON),
     ), w=12, id=P.ERRORS_BY_REASON)
     lay.add(timeseries(
         "Request rate per model version",
-        "Inference requests per second (success plus failure); a flat zero is what TritonSloNoTraffic "
+        f"Inference requests per second (success plus failure); a flat zero is what {names.NO_TRAFFIC} "
         "pages on.", "reqps",
-        [Query(f"{sel.rate('nv_inference_request_success')} + {sel.rate('nv_inference_request_failure')}",
+        [Query(f"{sel.rate(names.TRITON_REQUEST_SUCCESS)} + {sel.rate(names.TRITON_REQUEST_FAILURE)}",
                "{{model}} v{{version}}")], min=0.0, links=rb(P.REQUEST_RATE),
     ), w=12, id=P.REQUEST_RATE)
     lay.add(timeseries(
         "Queue time per request",
-        "Mean time a request waited in Triton's scheduler queue (nv_inference_queue_duration_us per "
+        f"Mean time a request waited in Triton's scheduler queue ({names.TRITON_QUEUE_DURATION_US} per "
         f"successful request). Line: warning {th.queue_time_warning_seconds:g}s.", "s",
-        [Query(sel.per_request_seconds("nv_inference_queue_duration_us"), "{{model}} v{{version}}")],
+        [Query(sel.per_request_seconds(names.TRITON_QUEUE_DURATION_US), "{{model}} v{{version}}")],
         min=0.0, steps=[Step(th.queue_time_warning_seconds, "orange")], draw_thresholds=True,
         links=rb(P.QUEUE_TIME),
     ), w=12, id=P.QUEUE_TIME)
@@ -343,8 +347,8 @@ def oncall(spec: Spec) -> G.Dashboard:
     ), w=12, id=P.GOLDEN_ACCURACY)
 
     lay.row("GPUs")
-    fb_used = sel.dcgm("DCGM_FI_DEV_FB_USED")
-    fb_free = sel.dcgm("DCGM_FI_DEV_FB_FREE")
+    fb_used = sel.dcgm(names.DCGM_FB_USED)
+    fb_free = sel.dcgm(names.DCGM_FB_FREE)
     lay.add(timeseries(
         "GPU memory used per GPU",
         "Framebuffer used / (used + free) per GPU (dcgm-exporter, MiB). Line: the headroom warning "
@@ -354,18 +358,18 @@ def oncall(spec: Spec) -> G.Dashboard:
         min=0.0, max=1.0, steps=[Step(1 - th.memory_headroom_warning, "orange"), Step(0.98, "red")],
         draw_thresholds=True, links=rb(P.GPU_MEMORY_PER_GPU),
     ), w=12, id=P.GPU_MEMORY_PER_GPU)
-    gpu_info = sel.exporter("triton_slo_model_gpu_info", per_model=True)
+    gpu_info = sel.exporter(names.MODEL_GPU_INFO, per_model=True)
     lay.add(timeseries(
         "GPU memory per model",
         "Framebuffer used on the GPUs each model version runs on, joined through "
-        "triton_slo_model_gpu_info (model -> GPU UUID); models sharing a GPU show the same GPU total.",
+        f"{names.MODEL_GPU_INFO} (model -> GPU UUID); models sharing a GPU show the same GPU total.",
         "bytes",
         [Query(f"max by (model, version, gpu) ({gpu_info} * on (UUID) group_left () "
                f"max by (UUID) ({fb_used} * 1048576))", "{{model}} v{{version}} on GPU {{gpu}}")],
         min=0.0,
     ), w=12, id=P.GPU_MEMORY_PER_MODEL)
-    xid = sel.exporter("triton_slo_gpu_xid_errors_total", per_gpu=True)
-    headroom = sel.exporter("triton_slo_gpu_memory_headroom_ratio", per_gpu=True)
+    xid = sel.exporter(names.GPU_XID_ERRORS, per_gpu=True)
+    headroom = sel.exporter(names.GPU_MEMORY_HEADROOM, per_gpu=True)
     lay.add(timeseries(
         "Recent OOM and XID events",
         "XID errors per GPU and code (31/43: the application faulted or stopped the GPU, 48: double-bit "
@@ -379,7 +383,7 @@ def oncall(spec: Spec) -> G.Dashboard:
         "GPU throttling",
         "Clock throttle reasons active per GPU (1 = active), from the exporter's decoding of dcgm's "
         "throttle bitmask.", "short",
-        [Query(f"max by (gpu, reason) ({sel.exporter('triton_slo_gpu_throttle_active', per_gpu=True)})",
+        [Query(f"max by (gpu, reason) ({sel.exporter(names.GPU_THROTTLE_ACTIVE, per_gpu=True)})",
                "GPU {{gpu}} {{reason}}")], min=0.0, max=1.0, links=rb(P.GPU_THROTTLING),
     ), w=12, id=P.GPU_THROTTLING)
 
@@ -387,17 +391,18 @@ def oncall(spec: Spec) -> G.Dashboard:
     if spec.canary:
         lay.add(timeseries(
             "Canary deltas",
-            f"Canary minus baseline for each judged metric (slo:canary_delta:*, {spec.canary.label}="
+            f"Canary minus baseline for each judged metric ({names.CANARY_DELTA}*, {spec.canary.label}="
             f"{spec.canary.canary} vs {spec.canary.baseline}); above zero the canary is worse for "
             "metrics that must not increase.", "short",
-            [Query('{__name__=~"slo:canary_delta:.+",service="$service"}', "{{__name__}}")],
+            [Query(selector([("__name__", "=~", names.CANARY_DELTA + ".+"), (names.LABEL_SERVICE, "=", "$service")],
+                            ","), "{{__name__}}")],
             links=rb(P.CANARY_DELTAS),
         ), w=12, id=P.CANARY_DELTAS)
     lay.add(stat(
         "Exporter upstreams",
         "Whether the triton-slo exporter reached each upstream (Triton metrics, Triton API, dcgm) at "
         "its last scrape.", "bool_yes_no",
-        [Query(f"min by (upstream) ({sel.exporter('triton_slo_up')})", "{{upstream}}")],
+        [Query(f"min by (upstream) ({sel.exporter(names.EXPORTER_UP)})", "{{upstream}}")],
         base_color="red", steps=[Step(1.0, "green")], links=rb(P.EXPORTER_UPSTREAMS),
     ), w=12, h=8, id=P.EXPORTER_UPSTREAMS)
     return dashboard(spec, "oncall", "What is broken now: latency, errors, alerts, GPUs, rollout.", lay)
@@ -410,10 +415,10 @@ def debug(spec: Spec) -> G.Dashboard:
     sel, lay = Sel(spec), Layout()
     lay.row("Where requests spend their time")
     stages = (
-        ("nv_inference_queue_duration_us", "queue"),
-        ("nv_inference_compute_input_duration_us", "compute input"),
-        ("nv_inference_compute_infer_duration_us", "compute infer"),
-        ("nv_inference_compute_output_duration_us", "compute output"),
+        (names.TRITON_QUEUE_DURATION_US, "queue"),
+        (names.TRITON_COMPUTE_INPUT_DURATION_US, "compute input"),
+        (names.TRITON_COMPUTE_INFER_DURATION_US, "compute infer"),
+        (names.TRITON_COMPUTE_OUTPUT_DURATION_US, "compute output"),
     )
     lay.add(timeseries(
         "Per-stage latency",
@@ -424,98 +429,98 @@ def debug(spec: Spec) -> G.Dashboard:
     ), w=12)
     lay.add(timeseries(
         "Batch size (inferences per execution)",
-        "nv_inference_count / nv_inference_exec_count: how many inferences Triton's dynamic batcher "
+        f"{names.TRITON_INFERENCE_COUNT} / {names.TRITON_EXEC_COUNT}: how many inferences Triton's dynamic batcher "
         "put into each model execution.", "short",
-        [Query(f"{sel.rate('nv_inference_count')} / {sel.rate('nv_inference_exec_count')}",
+        [Query(f"{sel.rate(names.TRITON_INFERENCE_COUNT)} / {sel.rate(names.TRITON_EXEC_COUNT)}",
                "{{model}} v{{version}}")], min=0.0,
     ), w=12)
     lay.add(timeseries(
         "Pending requests",
-        "Requests waiting in Triton's queue or being executed (nv_inference_pending_request_count).",
-        "short", [Query(f"sum by ({PER_MODEL}) ({sel.triton('nv_inference_pending_request_count')})",
+        f"Requests waiting in Triton's queue or being executed ({names.TRITON_PENDING_REQUESTS}).",
+        "short", [Query(f"sum by ({PER_MODEL}) ({sel.triton(names.TRITON_PENDING_REQUESTS)})",
                         "{{model}} v{{version}}")], min=0.0,
     ), w=12)
     lay.add(timeseries(
         "Mean request latency",
-        "End-to-end server-side time per successful request (nv_inference_request_duration_us), and "
+        f"End-to-end server-side time per successful request ({names.TRITON_REQUEST_DURATION_US}), and "
         "the probe's client-side P99 from the exporter's histogram.", "s",
-        [Query(sel.per_request_seconds("nv_inference_request_duration_us"), "{{model}} v{{version}} server mean"),
+        [Query(sel.per_request_seconds(names.TRITON_REQUEST_DURATION_US), "{{model}} v{{version}} server mean"),
          Query(f"histogram_quantile(0.99, sum by (model, version, le) (rate("
-               f"{sel.exporter('triton_slo_probe_latency_seconds_bucket', per_model=True)}[{RATE}])))",
+               f"{sel.exporter(names.PROBE_LATENCY + '_bucket', per_model=True)}[{RATE}])))",
                "{{model}} v{{version}} probe P99")], min=0.0,
     ), w=12)
 
     lay.row("GPUs")
     lay.add(timeseries(
         "GPU utilization",
-        "Share of time a kernel ran on each GPU: dcgm-exporter's DCGM_FI_DEV_GPU_UTIL (percent) and "
-        "Triton's own nv_gpu_utilization (0-1, shown in percent).", "percent",
-        [Query(f"max by (gpu) ({sel.dcgm('DCGM_FI_DEV_GPU_UTIL')})", "GPU {{gpu}} (dcgm)"),
-         Query(f"max by (gpu_uuid) ({sel.triton('nv_gpu_utilization', per_model=False)}) * 100",
+        f"Share of time a kernel ran on each GPU: dcgm-exporter's {names.DCGM_GPU_UTIL} (percent) and "
+        f"Triton's own {names.TRITON_GPU_UTILIZATION} (0-1, shown in percent).", "percent",
+        [Query(f"max by (gpu) ({sel.dcgm(names.DCGM_GPU_UTIL)})", "GPU {{gpu}} (dcgm)"),
+         Query(f"max by (gpu_uuid) ({sel.triton(names.TRITON_GPU_UTILIZATION, per_model=False)}) * 100",
                "{{gpu_uuid}} (Triton)")], min=0.0, max=100.0,
     ), w=12)
     lay.add(timeseries(
         "SM clock",
-        "Streaming-multiprocessor clock per GPU (DCGM_FI_DEV_SM_CLOCK, MHz); drops under load mean "
+        f"Streaming-multiprocessor clock per GPU ({names.DCGM_SM_CLOCK}, MHz); drops under load mean "
         "throttling.", "hertz",
-        [Query(f"max by (gpu) ({sel.dcgm('DCGM_FI_DEV_SM_CLOCK')}) * 1e6", "GPU {{gpu}}")], min=0.0,
+        [Query(f"max by (gpu) ({sel.dcgm(names.DCGM_SM_CLOCK)}) * 1e6", "GPU {{gpu}}")], min=0.0,
     ), w=12)
     lay.add(timeseries(
         "Throttle reasons",
-        "Clock throttle reasons active per GPU (exporter's triton_slo_gpu_throttle_active, 1 = active).",
-        "short", [Query(f"max by (gpu, reason) ({sel.exporter('triton_slo_gpu_throttle_active', per_gpu=True)})",
+        f"Clock throttle reasons active per GPU (exporter's {names.GPU_THROTTLE_ACTIVE}, 1 = active).",
+        "short", [Query(f"max by (gpu, reason) ({sel.exporter(names.GPU_THROTTLE_ACTIVE, per_gpu=True)})",
                         "GPU {{gpu}} {{reason}}")], min=0.0, max=1.0,
     ), w=12)
     lay.add(timeseries(
         "Power and temperature",
-        "Board power draw (DCGM_FI_DEV_POWER_USAGE, W) and GPU temperature (DCGM_FI_DEV_GPU_TEMP, °C).",
-        "watt", [Query(f"max by (gpu) ({sel.dcgm('DCGM_FI_DEV_POWER_USAGE')})", "GPU {{gpu}} power"),
-                 Query(f"max by (gpu) ({sel.dcgm('DCGM_FI_DEV_GPU_TEMP')})", "GPU {{gpu}} °C")],
+        f"Board power draw ({names.DCGM_POWER_USAGE}, W) and GPU temperature ({names.DCGM_GPU_TEMP}, °C).",
+        "watt", [Query(f"max by (gpu) ({sel.dcgm(names.DCGM_POWER_USAGE)})", "GPU {{gpu}} power"),
+                 Query(f"max by (gpu) ({sel.dcgm(names.DCGM_GPU_TEMP)})", "GPU {{gpu}} °C")],
         min=0.0,
     ), w=12)
-    batch = f"({sel.rate('nv_inference_count', by='')} / {sel.rate('nv_inference_exec_count', by='')})"
-    gpu_info = sel.exporter("triton_slo_model_gpu_info", per_model=True)
+    batch = f"({sel.rate(names.TRITON_INFERENCE_COUNT, by='')} / {sel.rate(names.TRITON_EXEC_COUNT, by='')})"
+    gpu_info = sel.exporter(names.MODEL_GPU_INFO, per_model=True)
     model_fb = (f"max by (model, version) ({gpu_info} * on (UUID) group_left () max by (UUID) "
-                f"({sel.dcgm('DCGM_FI_DEV_FB_USED')} * 1048576))")
+                f"({sel.dcgm(names.DCGM_FB_USED)} * 1048576))")
     lay.add(timeseries(
         "Memory per inference",
         "Memory held per inference slot of a batch: GPU framebuffer used on a model's GPUs divided by "
         "its mean batch size, and Triton's host memory divided by the service's mean batch size.",
         "bytes",
-        [Query(f"{model_fb} / ({sel.rate('nv_inference_count')} / {sel.rate('nv_inference_exec_count')})",
+        [Query(f"{model_fb} / ({sel.rate(names.TRITON_INFERENCE_COUNT)} / {sel.rate(names.TRITON_EXEC_COUNT)})",
                "{{model}} v{{version}} GPU"),
-         Query(f"sum({sel.triton('nv_cpu_memory_used_bytes', per_model=False)}) / {batch}", "host")],
+         Query(f"sum({sel.triton(names.TRITON_CPU_MEMORY_USED, per_model=False)}) / {batch}", "host")],
         min=0.0,
     ), w=12)
 
     lay.row("Triton process and exporter")
     lay.add(timeseries(
         "Triton CPU utilization",
-        "CPU utilization of Triton's host as Triton reports it (nv_cpu_utilization, 0-1).", "percentunit",
-        [Query(f"max by (instance) ({sel.triton('nv_cpu_utilization', per_model=False)})", "{{instance}}")],
+        f"CPU utilization of Triton's host as Triton reports it ({names.TRITON_CPU_UTILIZATION}, 0-1).", "percentunit",
+        [Query(f"max by (instance) ({sel.triton(names.TRITON_CPU_UTILIZATION, per_model=False)})", "{{instance}}")],
         min=0.0,
     ), w=12)
     lay.add(timeseries(
         "Triton memory",
-        "Host memory used (nv_cpu_memory_used_bytes) and GPU memory used as Triton sees it "
-        "(nv_gpu_memory_used_bytes, per GPU).", "bytes",
-        [Query(f"max by (instance) ({sel.triton('nv_cpu_memory_used_bytes', per_model=False)})", "host {{instance}}"),
-         Query(f"max by (gpu_uuid) ({sel.triton('nv_gpu_memory_used_bytes', per_model=False)})", "{{gpu_uuid}}")],
+        f"Host memory used ({names.TRITON_CPU_MEMORY_USED}) and GPU memory used as Triton sees it "
+        f"({names.TRITON_GPU_MEMORY_USED}, per GPU).", "bytes",
+        [Query(f"max by (instance) ({sel.triton(names.TRITON_CPU_MEMORY_USED, per_model=False)})", "host {{instance}}"),
+         Query(f"max by (gpu_uuid) ({sel.triton(names.TRITON_GPU_MEMORY_USED, per_model=False)})", "{{gpu_uuid}}")],
         min=0.0,
     ), w=12)
     lay.add(timeseries(
         "Exporter health",
         "Whether the triton-slo exporter reached each upstream (1 = up) and how long its scrape of it "
         "took (seconds, right scale of the same unit).", "s",
-        [Query(f"max by (upstream) ({sel.exporter('triton_slo_scrape_duration_seconds')})", "{{upstream}} scrape"),
-         Query(f"min by (upstream) ({sel.exporter('triton_slo_up')})", "{{upstream}} up")], min=0.0,
+        [Query(f"max by (upstream) ({sel.exporter(names.EXPORTER_SCRAPE_DURATION)})", "{{upstream}} scrape"),
+         Query(f"min by (upstream) ({sel.exporter(names.EXPORTER_UP)})", "{{upstream}} up")], min=0.0,
     ), w=12)
     lay.add(timeseries(
         "Exporter errors",
         "Scrape errors per second by upstream and reason, and payloads it could not parse.", "short",
-        [Query(f"sum by (upstream, reason) (rate({sel.exporter('triton_slo_scrape_errors_total')}[{RATE}]))",
+        [Query(f"sum by (upstream, reason) (rate({sel.exporter(names.EXPORTER_SCRAPE_ERRORS)}[{RATE}]))",
                "{{upstream}} {{reason}}"),
-         Query(f"sum by (upstream) (rate({sel.exporter('triton_slo_parse_errors_total')}[{RATE}]))",
+         Query(f"sum by (upstream) (rate({sel.exporter(names.EXPORTER_PARSE_ERRORS)}[{RATE}]))",
                "{{upstream}} parse errors")], min=0.0,
     ), w=12)
     return dashboard(spec, "debug", "Why it is slow or failing: Triton's pipeline, GPUs, the exporter. "
@@ -529,8 +534,6 @@ def debug(spec: Spec) -> G.Dashboard:
 # table of every SLO) and the rows go to boards ``slo-1``, ``slo-2``, ... of this many SLOs each:
 # a board of a thousand rows is too slow for Grafana to open and too big for a ConfigMap.
 SLOS_PER_BOARD = 20
-BUDGET_RULE = "slo:period_error_budget_remaining:ratio"
-BURN_RULE = "slo:current_burn_rate:ratio"
 
 
 def slo_parts(spec: Spec) -> list[tuple[SLO, ...]]:
@@ -552,7 +555,7 @@ def board_names(spec: Spec) -> list[str]:
 
 def _budget_remaining(spec: Spec) -> tuple[str, str, str]:
     """(title, what it shows, query) of the budget-remaining stat: every SLO, or the lowest ones."""
-    every = f"min by (slo) ({BUDGET_RULE}{{{slo_matchers()}}})"
+    every = f"min by (slo) ({names.BUDGET_REMAINING}{{{slo_matchers()}}})"
     if not slo_parts(spec):
         return "Error budget remaining per SLO", "Share of each SLO's error budget", every
     return (f"Error budget remaining: the {SLOS_PER_BOARD} lowest",
@@ -562,11 +565,11 @@ def _budget_remaining(spec: Spec) -> tuple[str, str, str]:
 
 def _slo_counts(spec: Spec, lay: Layout) -> None:
     """How many SLOs are breached or close to it: the executive view of a service with many SLOs."""
-    budget = f"min by (slo) ({BUDGET_RULE}{{{slo_matchers()}}})"
+    budget = f"min by (slo) ({names.BUDGET_REMAINING}{{{slo_matchers()}}})"
     lay.add(stat(
         "SLOs out of budget",
         f"How many of the {len(spec.slos)} SLOs have spent their whole error budget over their period "
-        "(slo:period_error_budget_remaining:ratio below 0); the SLO boards show each.", "none",
+        f"({names.BUDGET_REMAINING} below 0); the SLO boards show each.", "none",
         [Query(f"count({budget} < 0) or vector(0)", "out of budget")],
         steps=[Step(1.0, "red")],
     ), w=12, h=6)
@@ -580,8 +583,7 @@ def _slo_counts(spec: Spec, lay: Layout) -> None:
 
 def _burn_rate_links(spec: Spec) -> list[Link]:
     return [Link(f"Runbook: {name}", runbook_url(spec.service.runbook_base_url, name))
-            for name in ("TritonSloAvailabilityBudgetBurn", "TritonSloLatencyBudgetBurn",
-                         "TritonSloAccuracyBudgetBurn", "TritonSloCustomBudgetBurn")]
+            for name in names.BURN_ALERTS.values()]
 
 
 def slos(spec: Spec, plans: dict[str, SloPlan]) -> G.Dashboard:
@@ -597,11 +599,11 @@ def slos(spec: Spec, plans: dict[str, SloPlan]) -> G.Dashboard:
         "percentunit", [Query(budget, "{{slo}}")],
         base_color="red", steps=[Step(0.0, "orange"), Step(0.25, "green")],
     ), w=12, h=6, id=P.BUDGET_REMAINING)
-    burn = f"max by (slo) ({BURN_RULE}{{{slo_matchers()}}})"
+    burn = f"max by (slo) ({names.CURRENT_BURN}{{{slo_matchers()}}})"
     lay.add(timeseries(
         "Burn rate (shortest page window)" if not parts else
         f"Burn rate (shortest page window): the {SLOS_PER_BOARD} highest",
-        "How fast each SLO spends its budget (slo:current_burn_rate:ratio): 1 spends it exactly over the "
+        f"How fast each SLO spends its budget ({names.CURRENT_BURN}): 1 spends it exactly over the "
         "period; the budget-burn alerts link here.", "short",
         [Query(burn if not parts else f"topk({SLOS_PER_BOARD}, {burn})", "{{slo}}")], min=0.0,
         links=_burn_rate_links(spec),
@@ -617,8 +619,8 @@ def slos(spec: Spec, plans: dict[str, SloPlan]) -> G.Dashboard:
         f"Budget left and burn rate of each of the {len(spec.slos)} SLOs (sort by a column header). Each "
         f"SLO's own panels are on the boards '{part_title(spec, 1)}' and on, in spec order (the dashboards "
         "menu at the top).", "none",
-        [Query(f"min by (slo) ({BUDGET_RULE}{{{slo_matchers()}}})", instant=True),
-         Query(f"max by (slo) ({BURN_RULE}{{{slo_matchers()}}})", instant=True)],
+        [Query(f"min by (slo) ({names.BUDGET_REMAINING}{{{slo_matchers()}}})", instant=True),
+         Query(f"max by (slo) ({names.CURRENT_BURN}{{{slo_matchers()}}})", instant=True)],
         rename={"Value #A": "budget remaining", "Value #B": "burn rate"},
     ), w=24, h=12)
     return dashboard(spec, "slo", "The SLOs with the least budget and the fastest burn, and every SLO in a "
@@ -659,14 +661,14 @@ def _slo_row(spec: Spec, slo: SLO, lay: Layout, p: SloPlan) -> None:
     base = format_duration(p.base)
     lay.add(timeseries(
         f"{slo.name}: SLI vs objective",
-        f"Good share of events over {base} (1 - slo:sli_error:ratio_rate{base}) against the objective "
+        f"Good share of events over {base} (1 - {names.RATIO}{base}) against the objective "
         f"{slo.objective}%.{about}", "percentunit",
         [Query(f"1 - max by ({PER_MODEL}) ({templated(p.ratio_expr(p.base))})", "{{model}} v{{version}}"),
-         Query(f"max(slo:objective:ratio{{{slo_matchers(slo.name, per_model=False)}}})", "objective")],
+         Query(f"max({names.OBJECTIVE}{{{slo_matchers(slo.name, per_model=False)}}})", "objective")],
         max=1.0, soft_min=float(slo.objective_ratio - slo.error_budget * 10),
     ), w=8)
     windows = sorted({w for t in p.tiers for w in (t.long_window, t.short_window) if w > 0} or {p.base})
-    budget = f"scalar(max(slo:error_budget:ratio{{{slo_matchers(slo.name, per_model=False)}}}))"
+    budget = f"scalar(max({names.ERROR_BUDGET}{{{slo_matchers(slo.name, per_model=False)}}}))"
     tiers = ", ".join(f"{t.name} ({t.severity}) {t.factor}x over {format_duration(t.long_window)} and "
                       f"{format_duration(t.short_window)}" for t in p.tiers) or "no burn-rate alerts"
     lay.add(timeseries(
@@ -680,8 +682,8 @@ def _slo_row(spec: Spec, slo: SLO, lay: Layout, p: SloPlan) -> None:
     lay.add(timeseries(
         f"{slo.name}: error budget remaining",
         f"Share of the error budget left over the {slo.window.text} period "
-        "(slo:period_error_budget_remaining:ratio).", "percentunit",
-        [Query(f"min by ({PER_MODEL}) (slo:period_error_budget_remaining:ratio{{{sel_}}})",
+        f"({names.BUDGET_REMAINING}).", "percentunit",
+        [Query(f"min by ({PER_MODEL}) ({names.BUDGET_REMAINING}{{{sel_}}})",
                "{{model}} v{{version}}")],
         max=1.0, steps=[Step(0.0, "green")], base_color="red", draw_thresholds=True,
     ), w=8)

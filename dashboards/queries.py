@@ -13,6 +13,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from triton_slo.model import Spec
+from triton_slo.names import (
+    DCGM_GPU_UTIL,
+    EXPORTER_UP,
+    LABEL_GPU,
+    LABEL_MODEL,
+    LABEL_SERVICE,
+    LABEL_SLO,
+    LABEL_VERSION,
+    TRITON_REQUEST_SUCCESS,
+)
+from triton_slo.promql import Matcher, label_matchers
 
 RATE = "$__rate_interval"
 ALL = ".*"  # allValue of multi-value variables: also matches series without the label
@@ -37,36 +48,38 @@ def sources(spec: Spec) -> dict[str, Source]:
         return Source(f"{prefix}job", f"{prefix}instance", fixed, selector.get("job", ""), probe)
 
     return {
-        "triton": source("", service.triton_selector, "nv_inference_request_success"),
-        "dcgm": source("dcgm_", service.dcgm_selector, "DCGM_FI_DEV_GPU_UTIL"),
-        "exporter": source("exporter_", service.exporter_selector, "triton_slo_up"),
+        "triton": source("", service.triton_selector, TRITON_REQUEST_SUCCESS),
+        "dcgm": source("dcgm_", service.dcgm_selector, DCGM_GPU_UTIL),
+        "exporter": source("exporter_", service.exporter_selector, EXPORTER_UP),
     }
 
 
-def _quote(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+PER_MODEL_VARIABLES: tuple[Matcher, ...] = ((LABEL_MODEL, "=~", "$model"), (LABEL_VERSION, "=~", "$version"))
 
 
-def matchers(source: Source, *, per_model: bool = False, per_gpu: bool = False, **extra: str) -> str:
-    """The inside of ``{...}``: job/instance variables, fixed matchers, optional model/GPU variables."""
-    parts = [f'job=~"${source.job_var}"', f'instance=~"${source.instance_var}"']
-    parts += [f"{name}={_quote(value)}" for name, value in source.fixed]
+def matchers(source: Source, *, per_model: bool = False, per_gpu: bool = False,
+             **extra: tuple[str, str]) -> str:
+    """The inside of ``{...}``: job/instance variables, fixed matchers, optional model/GPU variables,
+    and ``extra`` matchers given as (op, value): ``quantile=("=", "0.99")``."""
+    parts: list[Matcher] = [("job", "=~", f"${source.job_var}"), ("instance", "=~", f"${source.instance_var}")]
+    parts += [(name, "=", value) for name, value in source.fixed]
     if per_model:
-        parts += ['model=~"$model"', 'version=~"$version"']
+        parts += PER_MODEL_VARIABLES
     if per_gpu:
-        parts.append('gpu=~"$gpu"')
-    for name, value in extra.items():
-        parts.append(f"{name}{value}")  # value carries its operator: quantile='="0.99"'
-    return ",".join(parts)
+        parts.append((LABEL_GPU, "=~", "$gpu"))
+    parts += [(name, op, value) for name, (op, value) in extra.items()]
+    return label_matchers(parts, ",")
 
 
 def slo_matchers(slo: str | None = None, *, per_model: bool = True) -> str:
-    parts = ['service="$service"']
+    """The inside of ``{...}`` selecting recorded SLO series: the board's service, an SLO, the
+    model/version variables."""
+    parts: list[Matcher] = [(LABEL_SERVICE, "=", "$service")]
     if slo is not None:
-        parts.append(f"slo={_quote(slo)}")
+        parts.append((LABEL_SLO, "=", slo))
     if per_model:
-        parts += ['model=~"$model"', 'version=~"$version"']
-    return ",".join(parts)
+        parts += PER_MODEL_VARIABLES
+    return label_matchers(parts, ",")
 
 
 _VARIABLE = re.compile(r"\$(\w+)|\$\{(\w+)(?::\w+)?\}|\[\[(\w+)\]\]")

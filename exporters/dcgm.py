@@ -16,6 +16,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from triton_slo import names
 from triton_slo.exporters.textparse import Family
 
 # NVML clocks throttle (since NVML 12.x "clocks event") reason bits, in nvml.h order.
@@ -33,9 +34,9 @@ THROTTLE_REASONS: tuple[tuple[int, str], ...] = (
 _KNOWN_BITS = sum(bit for bit, _ in THROTTLE_REASONS)
 
 # dcgm-exporter renamed the field with DCGM 3.2; both names are in the field.
-THROTTLE_FAMILIES = ("DCGM_FI_DEV_CLOCK_THROTTLE_REASONS", "DCGM_FI_DEV_CLOCKS_EVENT_REASONS")
-XID_FAMILY = "DCGM_FI_DEV_XID_ERRORS"
-FB_FREE, FB_USED, FB_RESERVED = "DCGM_FI_DEV_FB_FREE", "DCGM_FI_DEV_FB_USED", "DCGM_FI_DEV_FB_RESERVED"
+THROTTLE_FAMILIES = (names.DCGM_CLOCK_THROTTLE_REASONS, names.DCGM_CLOCKS_EVENT_REASONS)
+XID_FAMILY = names.DCGM_XID_ERRORS
+FB_FREE, FB_USED, FB_RESERVED = names.DCGM_FB_FREE, names.DCGM_FB_USED, names.DCGM_FB_RESERVED
 DECODED_FAMILIES = frozenset((*THROTTLE_FAMILIES, XID_FAMILY, FB_FREE, FB_USED, FB_RESERVED))
 
 Labels = tuple[tuple[str, str], ...]  # sorted label pairs: hashable, stable series identity
@@ -115,7 +116,7 @@ def decode(families: Sequence[Family], drop: frozenset[str] = frozenset()) -> De
 def gpu_index_by_uuid(families: Sequence[Family]) -> dict[str, str]:
     """UUID -> ``gpu`` index from the first family that carries both (MIG series share the UUID)."""
     for family in families:
-        if not family.name.startswith("DCGM_FI_") or "UUID=" not in "".join(family.chunks[:1]):
+        if not family.name.startswith(names.DCGM_FIELD_PREFIX) or "UUID=" not in "".join(family.chunks[:1]):
             continue
         mapping = {
             s.labels["UUID"]: s.labels["gpu"]

@@ -20,16 +20,25 @@ from dataclasses import dataclass, field
 
 from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
+from triton_slo import names
 from triton_slo.exporters import dcgm
 from triton_slo.exporters.config import ExporterConfig
 from triton_slo.exporters.fetch import REASONS, FetchError, fetch_text
 from triton_slo.exporters.probes import Prober
-from triton_slo.exporters.render import OwnFamily, label_text, merge_split_families, render_own, render_passthrough
+from triton_slo.exporters.render import (
+    OwnFamily,
+    counter_family,
+    label_text,
+    merge_split_families,
+    render_own,
+    render_passthrough,
+)
 from triton_slo.exporters.textparse import Family, Scan, parse_labels, scan
 from triton_slo.exporters.triton_api import ApiError, ApiSnapshot, TritonApi
 
-TRITON, TRITON_API, DCGM = "triton", "triton_api", "dcgm"
-PASSTHROUGH_PREFIXES = {TRITON: ("nv_",), DCGM: ("DCGM_FI_", "DCGM_EXP_")}
+TRITON, TRITON_API, DCGM = names.UPSTREAM_TRITON, names.UPSTREAM_TRITON_API, names.UPSTREAM_DCGM
+PASSTHROUGH_PREFIXES = {TRITON: (names.TRITON_PREFIX,), DCGM: names.DCGM_PREFIXES}
+_GPU_UUID_PAIR = names.LABEL_GPU_UUID + '="'  # in a sample line that carries Triton's GPU UUID
 _MARGIN_S = 0.5  # left of Prometheus' scrape timeout for rendering and the answer itself
 
 
@@ -276,8 +285,8 @@ class Exporter:
         ))
         if decoded is not None:
             families.extend(gpu_families(decoded))
-        xid = OwnFamily("triton_slo_gpu_xid_errors", "counter",
-                        "XID errors seen, per XID code (decoded from DCGM_FI_DEV_XID_ERRORS, the last code).")
+        xid = OwnFamily(counter_family(names.GPU_XID_ERRORS), "counter",
+                        f"XID errors seen, per XID code (decoded from {names.DCGM_XID_ERRORS}, the last code).")
         for series in self._xids.counts():
             xid.add(label_text(series.labels), series.value, "_total")
         families.append(xid)
@@ -286,12 +295,13 @@ class Exporter:
         return families
 
     def _health_families(self, results: dict[str, Result]) -> list[OwnFamily]:
-        up = OwnFamily("triton_slo_up", "gauge", "1 if the last fetch from the upstream succeeded, else 0.")
-        duration = OwnFamily("triton_slo_scrape_duration_seconds", "gauge", "Time the last fetch from the "
+        up = OwnFamily(names.EXPORTER_UP, "gauge", "1 if the last fetch from the upstream succeeded, else 0.")
+        duration = OwnFamily(names.EXPORTER_SCRAPE_DURATION, "gauge", "Time the last fetch from the "
                              "upstream took.")
-        errors = OwnFamily("triton_slo_scrape_errors", "counter", "Failed fetches from the upstream, by reason.")
-        parse = OwnFamily("triton_slo_parse_errors", "counter", "Lines of the upstream's answer that were "
-                          "skipped as malformed.")
+        errors = OwnFamily(counter_family(names.EXPORTER_SCRAPE_ERRORS), "counter",
+                           "Failed fetches from the upstream, by reason.")
+        parse = OwnFamily(counter_family(names.EXPORTER_PARSE_ERRORS), "counter", "Lines of the upstream's answer "
+                          "that were skipped as malformed.")
         for name, result in results.items():
             labels = f'{{upstream="{name}"}}'
             up.add(labels, 1.0 if result.up else 0.0)
@@ -313,12 +323,12 @@ def text_result(name: str, text: str) -> Result:
 
 
 def model_families(api: ApiSnapshot) -> list[OwnFamily]:
-    live = OwnFamily("triton_slo_server_live", "gauge", "1 if Triton says it is live.")
-    ready = OwnFamily("triton_slo_server_ready", "gauge", "1 if Triton says it is ready.")
+    live = OwnFamily(names.SERVER_LIVE, "gauge", "1 if Triton says it is live.")
+    ready = OwnFamily(names.SERVER_READY, "gauge", "1 if Triton says it is ready.")
     live.add("", 1.0 if api.live else 0.0)
     ready.add("", 1.0 if api.ready else 0.0)
-    model_ready = OwnFamily("triton_slo_model_ready", "gauge", "1 if the model version is loaded and ready.")
-    info = OwnFamily("triton_slo_model_info", "gauge", "Config of a ready model version (always 1).")
+    model_ready = OwnFamily(names.MODEL_READY, "gauge", "1 if the model version is loaded and ready.")
+    info = OwnFamily(names.MODEL_INFO, "gauge", "Config of a ready model version (always 1).")
     for state in api.models:
         model_ready.add(label_text((("model", state.model), ("version", state.version))), 1.0 if state.ready else 0.0)
     for (model, version), config in sorted(api.configs.items()):
@@ -328,9 +338,9 @@ def model_families(api: ApiSnapshot) -> list[OwnFamily]:
             ("dynamic_batching", "true" if config.dynamic_batching else "false"),
             ("instance_kind", config.instance_kind), ("instance_count", str(config.instance_count)),
         )), 1.0)
-    last = OwnFamily("triton_slo_model_last_inference_timestamp_seconds", "gauge",
+    last = OwnFamily(names.MODEL_LAST_INFERENCE, "gauge",
                      "When the model version last ran an inference (statistics extension).")
-    batches = OwnFamily("triton_slo_model_batch_executions", "counter",
+    batches = OwnFamily(counter_family(names.MODEL_BATCH_EXECUTIONS), "counter",
                         "Executions per batch size (statistics extension; resets when the model reloads).")
     for stats in api.stats:
         labels = (("model", stats.model), ("version", stats.version))
@@ -348,21 +358,21 @@ def model_gpu_family(api: ApiSnapshot | None, triton: Scan | None, index_by_uuid
     Otherwise the instance groups of the model config give CUDA device indexes, mapped to UUIDs
     with dcgm-exporter's gpu/UUID pairs (the index is as Triton sees it: CUDA_VISIBLE_DEVICES can
     renumber devices, which is why the metrics' UUIDs are preferred), or, without them, with the
-    UUID of Triton's own nv_gpu_* series when Triton sees a single GPU. (Triton 2.51 writes no
+    UUID of Triton's own ``nv_gpu_*`` series when Triton sees a single GPU. (Triton 2.51 writes no
     per-model ``gpu_uuid``: on it the config path is the one that works.)
     """
-    family = OwnFamily("triton_slo_model_gpu_info", "gauge",
+    family = OwnFamily(names.MODEL_GPU_INFO, "gauge",
                        "Which GPU runs a model version (always 1): join DCGM series on UUID.")
     pairs: dict[tuple[str, str], set[tuple[str, str]]] = {}
     if triton is not None:
         # every per-model family carries the same model/GPU pairs: the first one with samples is enough
-        first = next((f for f in triton.families if f.name.startswith("nv_inference_") and f.count), None)
+        first = next((f for f in triton.families if f.name.startswith(names.TRITON_INFERENCE_PREFIX) and f.count), None)
         if first is not None:
             for line in first.lines:
-                if 'gpu_uuid="' not in line:
+                if _GPU_UUID_PAIR not in line:
                     continue
                 labels = parse_labels(line[line.find("{"): line.rfind("}") + 1])
-                uuid = labels.get("gpu_uuid")
+                uuid = labels.get(names.LABEL_GPU_UUID)
                 if uuid and "model" in labels:
                     key = (labels["model"], labels.get("version", ""))
                     pairs.setdefault(key, set()).add((index_by_uuid.get(uuid, ""), uuid))
@@ -376,7 +386,8 @@ def model_gpu_family(api: ApiSnapshot | None, triton: Scan | None, index_by_uuid
                 pairs[key] = {(str(g), uuid_by_index.get(str(g), "")) for g in config.gpus}
     for (model, version), gpus in sorted(pairs.items()):
         for gpu, uuid in sorted(gpus):
-            family.add(label_text((("model", model), ("version", version), ("gpu", gpu), ("UUID", uuid))), 1.0)
+            family.add(label_text(((names.LABEL_MODEL, model), (names.LABEL_VERSION, version), (names.LABEL_GPU, gpu),
+                                   (names.LABEL_UUID, uuid))), 1.0)
     return family
 
 
@@ -386,19 +397,19 @@ def _only_gpu_uuid(triton: Scan | None) -> str:
         return ""
     uuids = set()
     for family in triton.families:
-        if family.name.startswith("nv_gpu_") and family.count:
+        if family.name.startswith(names.TRITON_GPU_PREFIX) and family.count:
             for line in family.lines:
-                if 'gpu_uuid="' in line:
-                    uuids.add(parse_labels(line[line.find("{"): line.rfind("}") + 1]).get("gpu_uuid", ""))
+                if _GPU_UUID_PAIR in line:
+                    uuids.add(parse_labels(line[line.find("{"): line.rfind("}") + 1]).get(names.LABEL_GPU_UUID, ""))
     return uuids.pop() if len(uuids) == 1 else ""
 
 
 def gpu_families(decoded: dcgm.Decoded) -> list[OwnFamily]:
-    throttle = OwnFamily("triton_slo_gpu_throttle_active", "gauge",
+    throttle = OwnFamily(names.GPU_THROTTLE_ACTIVE, "gauge",
                          "1 while the GPU clocks are held back for this reason (decoded throttle bitmask).")
     for series in decoded.throttle:
         throttle.add(label_text(series.labels), series.value)
-    headroom = OwnFamily("triton_slo_gpu_memory_headroom_ratio", "gauge",
+    headroom = OwnFamily(names.GPU_MEMORY_HEADROOM, "gauge",
                          "Free framebuffer over all framebuffer (free + used + reserved), 0..1.")
     for series in decoded.headroom:
         headroom.add(label_text(series.labels), series.value)

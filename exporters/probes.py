@@ -26,9 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from triton_slo import names
 from triton_slo.errors import UserError
 from triton_slo.exporters.config import ProbeConfig
-from triton_slo.exporters.render import OwnFamily, format_value, label_text
+from triton_slo.exporters.render import OwnFamily, counter_family, format_value, label_text
 from triton_slo.exporters.triton_api import ACCESS_TOKEN_HEADER, ApiError, TritonApi, classify, client_url
 
 RESULTS = ("success", "error", "timeout")
@@ -168,18 +169,20 @@ class ProbeStats:
             return entry["golden"][what] if entry["golden"] is not None else 0.0
 
     def families(self) -> list[OwnFamily]:
-        latency = OwnFamily("triton_slo_probe_latency_seconds", "histogram",
+        latency = OwnFamily(names.PROBE_LATENCY, "histogram",
                             "Latency of probe inference requests (one sample), measured by the client.")
-        requests = OwnFamily("triton_slo_probe_requests", "counter",
+        requests = OwnFamily(counter_family(names.PROBE_REQUESTS), "counter",
                              "Probe inference requests by result (success, error, timeout).")
-        correct = OwnFamily("triton_slo_golden_correct", "counter",
+        correct = OwnFamily(counter_family(names.GOLDEN_CORRECT), "counter",
                             "Golden-set samples the model classified correctly.")
-        total = OwnFamily("triton_slo_golden", "counter", "Golden-set samples sent and answered.")
-        nonfinite = OwnFamily("triton_slo_golden_nonfinite", "counter", "Golden-set outputs holding NaN or Inf.")
+        total = OwnFamily(counter_family(names.GOLDEN_TOTAL), "counter", "Golden-set samples sent and answered.")
+        nonfinite = OwnFamily(counter_family(names.GOLDEN_NONFINITE), "counter",
+                              "Golden-set outputs holding NaN or Inf.")
         with self._lock:
             items = sorted(self._series.items())
             # lines written directly (not through OwnFamily.add): 500 model versions are ~10k lines
             bucket, count_name, sum_name = (latency.name + s for s in ("_bucket", "_count", "_sum"))
+            requests_name = names.PROBE_REQUESTS
             lat, req = latency.lines, requests.lines
             for _, entry in items:
                 base = entry["labels"]
@@ -190,7 +193,7 @@ class ProbeStats:
                 lat.append(f"{count_name}{base} {entry['count']}.0\n")
                 lat.append(f"{sum_name}{base} {format_value(entry['sum'])}\n")
                 for result, count in entry["results"].items():
-                    req.append(f"triton_slo_probe_requests_total{entry['result'][result]} {count}.0\n")
+                    req.append(f"{requests_name}{entry['result'][result]} {count}.0\n")
                 golden = entry["golden"]
                 if golden is not None:
                     correct.add(base, golden["correct"], "_total")

@@ -55,6 +55,11 @@ class OwnFamily:
         self.lines.append(f"{self.name}{suffix}{labels} {format_value(value)}\n")
 
 
+def counter_family(series: str) -> str:
+    """The OpenMetrics family name of a counter, from the series name queries read (``..._total``)."""
+    return series.removesuffix("_total")
+
+
 def _escape_help(text: str, openmetrics: bool) -> str:
     text = text.replace("\\", "\\\\").replace("\n", "\\n")
     return text.replace('"', '\\"') if openmetrics else text

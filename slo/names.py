@@ -76,7 +76,8 @@ TRITON_CPU_UTILIZATION = "nv_cpu_utilization"  # gauge 0..1
 TRITON_CPU_MEMORY_USED = "nv_cpu_memory_used_bytes"  # gauge
 
 # --- dcgm-exporter's series (labels gpu, UUID, + MIG and pod labels) --------------------------
-DCGM_PREFIXES = ("DCGM_FI_", "DCGM_EXP_")  # every dcgm-exporter series (passed through)
+DCGM_FIELD_PREFIX = "DCGM_FI_"  # a DCGM field (per GPU: labels gpu, UUID)
+DCGM_PREFIXES = (DCGM_FIELD_PREFIX, "DCGM_EXP_")  # every dcgm-exporter series (passed through)
 DCGM_GPU_UTIL = "DCGM_FI_DEV_GPU_UTIL"  # gauge, percent
 DCGM_FB_FREE = "DCGM_FI_DEV_FB_FREE"  # gauge, MiB
 DCGM_FB_USED = "DCGM_FI_DEV_FB_USED"  # gauge, MiB
@@ -136,6 +137,10 @@ LABEL_MODEL = "model"
 LABEL_VERSION = "version"
 LABEL_SEVERITY = "severity"
 LABEL_TIER = "tier"
+LABEL_UPSTREAM = "upstream"  # the exporter's health series, TritonSloExporterUpstreamDown
+LABEL_GPU = "gpu"  # dcgm-exporter's GPU index (a string), kept by the exporter's GPU series
+LABEL_UUID = "UUID"  # dcgm-exporter's GPU UUID: what GPU series and model placement join on
+LABEL_GPU_UUID = "gpu_uuid"  # Triton's name for the GPU UUID (triton_slo_model_gpu_info maps it to UUID)
 PER_MODEL = (LABEL_MODEL, LABEL_VERSION)
 # The labels the SLO rules set: a spec label of the same name is overridden.
 RESERVED_LABELS = (LABEL_SERVICE, LABEL_SLO, LABEL_MODEL, LABEL_VERSION, LABEL_SEVERITY, LABEL_TIER)

@@ -98,11 +98,11 @@ class _Now:
         pass
 
 
-RULE_TESTS_MODULE = "triton_slo.rule_tests"
+RULE_TESTS_MODULE = "triton_slo.ruletests"
 RULE_TESTS_NEED = "numpy"  # the reference model of the rule tests computes on arrays: the `rule-tests` extra
 
 
-def _build_tests(made: list[SpecRules], options: Options) -> Built:
+def build_rule_tests(made: list[SpecRules], options: Options) -> Built:
     """The promtool tests of the SLO rules, or a warning where the `rule-tests` extra is not installed
     (the module is imported by name for that reason: it needs numpy, which a bare install lacks)."""
     if importlib.util.find_spec(RULE_TESTS_NEED) is None:
@@ -114,8 +114,8 @@ def _build_tests(made: list[SpecRules], options: Options) -> Built:
 def _rule_tests(made: list[SpecRules], options: Options) -> Background | _Now:
     """The rule tests, in a forked process beside the other builders when the specs are large."""
     if fork_pays(sum(len(m.slos) for m in made)):
-        return Background(_build_tests, made, options)
-    return _Now(_build_tests(made, options))
+        return Background(build_rule_tests, made, options)
+    return _Now(build_rule_tests(made, options))
 
 
 def generate(specs: list[Spec], out: Path, options: Options) -> tuple[Built, list[Path]]:

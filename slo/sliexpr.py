@@ -34,21 +34,14 @@ from triton_slo.names import (
     TRITON_REQUEST_SUCCESS,
     TRITON_REQUEST_SUMMARY_US,
 )
-
-# The older names of three series (slo/rule_tests.py imports them from here).
-from triton_slo.names import TRITON_REQUEST_FAILURE as TRITON_FAILURE  # noqa: F401
-from triton_slo.names import TRITON_REQUEST_SUCCESS as TRITON_SUCCESS  # noqa: F401
-from triton_slo.names import TRITON_REQUEST_SUMMARY_US as TRITON_SUMMARY  # noqa: F401
-from triton_slo.promql import (  # noqa: F401 - matches, quote: re-exported (the rule tests read them here)
+from triton_slo.promql import (
     Matcher,
     MatcherSets,
     alternation,
     equalities,
-    matches,
     model_matcher_sets,
     number,
     number_regex,
-    quote,
     selector,
     with_window,
 )

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import yaml
-from harness.generated import run_generate as generate
+from harness.generated import ops_generate as generate
 from triton_slo.alerts.alertmanager import build, inhibit_rules, retarget
 from triton_slo.artifacts import Options
 from triton_slo.errors import UserError

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from harness.generated import run_generate as generate
+from harness.generated import ops_generate as generate
 from triton_slo import names
 from triton_slo.alerts import opsrules
 from triton_slo.alerts.opsrules import OPS_ALERTS, ops_rules
@@ -126,7 +126,7 @@ def test_rules_follow_the_conventions(spec: Spec) -> None:
         assert annotations["runbook_url"].endswith(rule.alert.lower()) or annotations["runbook_url"].endswith(
             rule.alert.lower() + ".md")
         assert "/d/tslo-" in annotations["dashboard_url"]
-        if rule.alert not in (opsrules.GPU_OUT_OF_MEMORY, opsrules.GPU_LOST):
+        if rule.alert not in (names.GPU_OUT_OF_MEMORY, names.GPU_LOST):
             assert rule.for_seconds > 0, f"{rule.alert} pages on a single evaluation"
         for key, value in spec.service.triton_selector.items():
             if "nv_inference" in rule.expr:

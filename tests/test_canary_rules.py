@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from harness.generated import run_generate as generate
+from harness.generated import canary_generate as generate
 from triton_slo.artifacts import Options
 from triton_slo.canary.rules import ALERT
 from triton_slo.readers import load_spec

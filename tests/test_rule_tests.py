@@ -7,6 +7,7 @@ PromQL engine on the same inputs.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -17,12 +18,16 @@ import numpy as np
 import promql_parser
 import pytest
 import yaml
-from triton_slo import background, refmodel, rule_tests, rules
+from triton_slo import background, rules, ruletests
 from triton_slo.artifacts import Options
 from triton_slo.model import SLO, ModelRef, RatioSLI, Service, SLOAlerting, Spec, TimesliceSLI, Window
 from triton_slo.output import files
+from triton_slo.output.writers import yaml_text
 from triton_slo.rulefiles import build_rule_files
+from triton_slo.ruletests import cover, evaluator, packing, regex
+from triton_slo.ruletests.spectests import build_tests
 
+ROOT = Path(__file__).resolve().parents[1]
 PROMTOOL = shutil.which("promtool")
 needs_promtool = pytest.mark.skipif(PROMTOOL is None, reason="promtool is not installed")
 DAY = 86400
@@ -85,7 +90,7 @@ CUSTOM = (GATEWAY_5XX, LATENCY_BUCKETS, GRPC_ERRORS, HEADROOM, TEMPERATURE, ERRO
 
 def generate(tmp_path: Path, spec: Spec) -> tuple[Path, list[str]]:
     made = [rules.spec_rules(spec, 30)]
-    result = rule_tests.build(made, Options())
+    result = ruletests.build(made, Options())
     files.write(build_rule_files(made).artifacts + result.artifacts, tmp_path)
     return tmp_path / "tests" / "gw-slo.yaml", result.notes
 
@@ -132,7 +137,7 @@ def test_inputs_carry_the_labels_the_selectors_ask_for(tmp_path):
 
 
 def _fired(spec: Spec, slo_name: str, scenario: str) -> set[tuple[str, str]]:
-    timeline = rule_tests.build_tests(spec, 30).timelines[(slo_name, scenario)]
+    timeline = build_tests(rules.spec_rules(spec, 30)).timelines[(slo_name, scenario)]
     return {(dict(f.labels).get("tier", ""), dict(f.labels).get("route", dict(f.labels).get("gpu", "")))
             for firing in timeline.values() for f in firing}
 
@@ -207,9 +212,109 @@ def test_shapes_outside_the_model_get_a_note_and_no_test(tmp_path, sli, reason):
 
 def test_regex_examples_match_their_regex():
     for pattern in ("5..", "Unavailable|Internal", "(5|4)[0-9]{2}", "/api/v[12]/.*", r"\d+", "prod-.+", ".*"):
-        example = rule_tests.regex_example(pattern)
+        example = regex.regex_example(pattern)
         assert example is not None and re.fullmatch(pattern, example), (pattern, example)
-    assert rule_tests.regex_example("[^a]") is None  # negated classes: no guess
+    assert regex.regex_example("[^a]") is None  # negated classes: no guess
+
+
+REGEX_EXAMPLES = [
+    # (pattern, limit, examples): the first thing each piece allows, one example per alternative
+    ("abc", 3, ["abc"]),
+    ("Unavailable|Internal|DeadlineExceeded", 3, ["Unavailable", "Internal", "DeadlineExceeded"]),
+    ("Unavailable|Internal|DeadlineExceeded", 2, ["Unavailable", "Internal"]),
+    ("nv_inference_request_(success|failure)", 3, ["nv_inference_request_success", "nv_inference_request_failure"]),
+    ("(?:GET|POST)/x", 3, ["GET/x", "POST/x"]),
+    ("(?P<code>5)xx", 3, ["5xx"]),
+    # single characters after a shared prefix are one character class: its first character
+    ("a|b|c", 3, ["a"]),
+    ("metric_a|metric_b", 3, ["metric_a"]),
+    ("[ab]|c", 3, ["a"]),
+    ("[a-z]+_[0-9]{2,3}", 3, ["a_00"]),
+    ("[]x]-[-a]", 3, ["]--"]),
+    (r"\.\d\s\w\D\S\W", 3, [".0 aaa-"]),
+    ("x*y?z{0}w{,2}", 3, ["xyw"]),  # at the minimum count, once where that is zero
+    ("a+?b{2,}", 3, ["abb"]),  # lazy quantifiers: the same
+    ("^prod-.+$", 3, ["prod-0"]),
+    ("a|", 3, ["a", ""]),
+    ("[^a]|b", 3, ["b"]),  # an alternative without an example (a negated class) is skipped
+    (r"\x41{", 3, ["A{"]),
+    ("", 3, [""]),
+]
+
+
+@pytest.mark.parametrize("pattern, limit, expected", REGEX_EXAMPLES)
+def test_regex_examples_of_the_supported_subset(pattern, limit, expected):
+    examples = regex.regex_examples(pattern, limit)
+    assert examples == expected
+    assert all(re.fullmatch(pattern, e) for e in examples)
+
+
+@pytest.mark.parametrize("pattern", ["(?=a)a", "(?<!x)y", r"(a)\1", "(?P=n)", "(?i)abc", "a*+", r"\bfoo", r"\Afoo",
+                                     "[[:alpha:]]", r"\0", r"\u0041", "^*"])
+def test_regexes_outside_the_subset_are_refused(pattern):
+    with pytest.raises(regex.Refused):
+        regex.parse(pattern)
+    assert regex.regex_examples(pattern) == [] and regex.regex_example(pattern) is None
+
+
+def test_invalid_regexes_get_no_example():
+    for pattern in ("(", "[a", "a{2,1}", "*a"):
+        assert regex.regex_examples(pattern) == []
+
+
+def test_a_label_regex_outside_the_subset_leaves_the_slo_without_a_test(tmp_path):
+    sli = RatioSLI(total=f"sum(rate(http_requests_total[{W}]))",
+                   bad=f'sum(rate(http_requests_total{{code=~"(?i)5.."}}[{W}]))')
+    _, notes = generate(tmp_path, spec_of(slo("flagged", sli), GATEWAY_5XX))
+    assert [n for n in notes if n.startswith("gw/flagged:")] == [
+        'gw/flagged: no generated test (ratio SLI: no value found for code=~"(?i)5.."); '
+        "promtool check rules covers its syntax"]
+
+
+def test_the_greedy_cover_takes_the_freshest_share_first():
+    assert cover.greedy_cover([{1, 2}, {2, 3}, {3}]) == [0, 2]
+    assert cover.greedy_cover([{1}, {1}, {2, 3, 4}, {4, 5}]) == [2, 0, 3]  # the larger fresh set first
+    assert cover.greedy_cover([]) == []
+
+
+def test_build_returns_one_test_document_per_spec_that_the_yaml_writer_prints_line_by_line():
+    spec = spec_of(GATEWAY_5XX, HEADROOM)
+    built = ruletests.build([rules.spec_rules(spec, 30)], Options())
+    (artifact,) = built.artifacts
+    assert (artifact.path, artifact.kind, artifact.format, artifact.service) == ("tests/gw-slo.yaml", "rule-tests",
+                                                                               "yaml", "gw")
+    assert artifact.header == ("# promtool test rules gw-slo.yaml  (generated by triton-slo; expectations from "
+                               "slo/ruletests/refmodel.py)\n")
+    assert (ROOT / "slo" / "ruletests" / "refmodel.py").is_file()
+    text = artifact.header + yaml_text(artifact.document)
+    lines = text.splitlines()
+    assert lines[1:5] == ["rule_files:", '  - "../rules/gw-slo.yaml"', 'evaluation_interval: "1m"', "tests:"]
+    items = [line for line in lines if line.startswith("      - ")]
+    assert items and all(isinstance(json.loads(line[8:]), dict) for line in items)  # one JSON line each
+    document = yaml.safe_load(text)
+    assert document["tests"] and all({"name", "interval", "input_series", "promql_expr_test"} <= set(t)
+                                     for t in document["tests"])
+
+
+def test_builds_keep_no_state_between_them():
+    """Caches belong to one build: building another spec in between changes nothing."""
+    made = rules.spec_rules(spec_of(GATEWAY_5XX, HEADROOM, RAW_RATIO), 30)
+    other = rules.spec_rules(Spec(Service(name="other", triton_selector={"job": "t"}, models=(ModelRef("m"),)),
+                                  (slo("gateway-5xx", GATEWAY_5XX.sli), slo("gpu-headroom", HEADROOM.sli))), 30)
+
+    def text(spec_rules):
+        (artifact,) = ruletests.build([spec_rules], Options()).artifacts
+        return yaml_text(artifact.document)
+
+    first = text(made)
+    text(other)
+    assert text(made) == first
+
+
+def test_no_rule_tests_for_the_kubernetes_target():
+    built = ruletests.build([rules.spec_rules(spec_of(GATEWAY_5XX), 30)], Options(target="kubernetes"))
+    assert not built.artifacts
+    assert built.notes == ["SLO rule tests: not written for --target kubernetes (promtool reads plain rule files)"]
 
 
 # --- the PromQL reference model against promtool's engine -----------------------------------------
@@ -253,7 +358,7 @@ def _series_text(labels: dict[str, str]) -> str:
 @needs_promtool
 def test_the_promql_reference_model_agrees_with_promtool(tmp_path):
     inputs = _inputs()
-    engine = refmodel.PromQL(inputs, 60)
+    engine = evaluator.PromQL(inputs, 60)
     times = [6, 11, 23, 39]
     tests = []
     for expr in EXPRESSIONS:
@@ -280,10 +385,10 @@ def test_the_promql_reference_model_agrees_with_promtool(tmp_path):
 
 
 def test_unsupported_expressions_raise():
-    engine = refmodel.PromQL(_inputs(), 60)
+    engine = evaluator.PromQL(_inputs(), 60)
     for expr in ("histogram_quantile(0.9, headroom)", "headroom offset 5m", "topk(1, headroom)",
                  "headroom and headroom", "a / on (x) group_left b"):
-        with pytest.raises(refmodel.Unsupported):
+        with pytest.raises(evaluator.Unsupported):
             engine.evaluate(promql_parser.parse(expr), np.array([600.0]), 300)
 
 
@@ -319,8 +424,8 @@ def test_tests_built_in_two_processes_pass_promtool_and_cover_every_slo(tmp_path
     spec = spec_of(*CUSTOM, *(s for s in ALL_KINDS if s.name not in {c.name for c in CUSTOM}))
     sequential, notes = generate(tmp_path / "one", spec)
     monkeypatch.setattr(background, "BACKGROUND_MIN_SLOS", 1)
-    assert rule_tests.fork_pays(len(spec.slos))
-    halves = [rule_tests.partition(rules.spec_groups(spec, 30)[1], 2)[k] for k in (0, 1)]
+    assert background.fork_pays(len(spec.slos))
+    halves = [packing.partition(rules.spec_rules(spec, 30).plans, 2)[k] for k in (0, 1)]
     assert halves[0] and halves[1] and not halves[0] & halves[1]
     parallel, parallel_notes = generate(tmp_path / "two", spec)
     assert sorted(parallel_notes) == sorted(notes)

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from harness.generated import run_generate
-from triton_slo import rule_tests, rules
+from harness.generated import slo_generate as run_generate
+from triton_slo import rules
 from triton_slo.artifacts import Options
 from triton_slo.burnrate import detection_seconds
 from triton_slo.errors import UserError
@@ -31,6 +31,8 @@ from triton_slo.model import (
 )
 from triton_slo.output.writers import yaml_text
 from triton_slo.readers import load_spec
+from triton_slo.ruletests import scenarios as test_inputs
+from triton_slo.ruletests.spectests import build_tests
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "resnet-classifier.yaml"
@@ -117,7 +119,7 @@ def test_generate_reports_detection_times_and_static_problems(tmp_path):
 
 
 def _timeline(spec: Spec, slo: str, scenario: str):
-    built = rule_tests.build_tests(spec, 30)
+    built = build_tests(rules.spec_rules(spec, 30))
     return built.timelines[(slo, scenario)]
 
 
@@ -130,11 +132,11 @@ def test_full_outage_pages_within_one_evaluation_of_the_workbook_time():
     spec = spec_of(availability())
     plan = rules.plan(spec, spec.slos[0])
     timeline = _timeline(spec, "availability", "fast burn")
-    scenario = next(s for s in rule_tests.scenarios(plan) if s.name == "fast burn")
-    outage_start = (min(s for s, _ in scenario.monotone) - 1) * rule_tests.STEP
+    scenario = next(s for s in test_inputs.scenarios(plan) if s.name == "fast burn")
+    outage_start = (min(s for s, _ in scenario.monotone) - 1) * test_inputs.STEP
     first_page = min(i for i, f in timeline.items() if ("critical", "page-fast") in _tiers(f))
     theoretical = detection_seconds(plan.tiers[0], plan.budget)
-    assert theoretical < first_page * rule_tests.STEP - outage_start <= theoretical + rule_tests.STEP
+    assert theoretical < first_page * test_inputs.STEP - outage_start <= theoretical + test_inputs.STEP
     assert ("critical", "page-fast") not in _tiers(timeline[first_page - 1])
     # The burn stops: the page clears.
     last = max(timeline)

@@ -7,7 +7,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from harness.generated import run_generate
+from harness.generated import slo_generate
 from triton_slo import rules
 from triton_slo.artifacts import Options
 from triton_slo.burnrate import detection_seconds
@@ -25,7 +25,7 @@ def test_failing_model_pages_through_alertmanager_and_clears(triton_faults, prom
     slo = SLO("availability", Decimal("99"), Window(6 * 3600, "6h"), AvailabilitySLI(),
               alerting=SLOAlerting(min_events=10))
     spec = Spec(Service(name="e2e", triton_selector={"job": "triton"}, models=(ModelRef(MODEL),)), (slo,))
-    run_generate([spec], tmp_path, Options(evaluation_interval="1s"))
+    slo_generate([spec], tmp_path, Options(evaluation_interval="1s"), tests=False)
     plan = rules.plan(spec, slo, 1)
     expected = detection_seconds(plan.tiers[0], plan.budget)
     am = alertmanager_factory()

@@ -121,7 +121,7 @@ def build_canary_rules(specs: list[Spec], evaluation_interval: str) -> Built:
         canary = spec.canary
         if canary is None or not canary.baseline or not canary.canary:
             continue
-        groups = [{"name": f"triton-slo-canary-{spec.service.name}", "interval": evaluation_interval,
+        groups = [{"name": names.canary_group(spec.service.name), "interval": evaluation_interval,
                    "rules": recording_rules(spec, canary) + alert_rules(spec, canary)}]
         result.artifacts.append(Artifact(
             f"{names.RULES_DIR}/{names.canary_rule_file(spec.service.name)}", "rules", {"groups": groups},

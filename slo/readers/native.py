@@ -31,6 +31,7 @@ from triton_slo.model import (
     TimesliceSLI,
     Window,
 )
+from triton_slo.names import PROBE_LATENCY
 from triton_slo.readers.fields import (
     as_bool,
     as_duration,
@@ -245,7 +246,7 @@ def _latency(r: Reader) -> LatencySLI | None:
     source = r.value("source", one_of("histogram", "summary"), default="histogram" if metric else "summary")
     unit = r.value("unit", one_of("s", "ms", "us"), default=None)
     if source == "histogram":
-        metric = metric or "triton_slo_probe_latency_seconds"
+        metric = metric or PROBE_LATENCY
         for key in ("quantile", "slice"):
             if r.has(key):
                 r.raw(key)

@@ -14,7 +14,7 @@ from typing import Any
 from harness.demo.commands import CliRun, triton_slo
 from harness.demo.narrate import Narrator
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]  # tests/harness/demo/common.py
 EXAMPLES = REPO / "examples"
 EXAMPLE_SPEC = EXAMPLES / "resnet-classifier.yaml"
 

@@ -15,7 +15,7 @@ from harness.stack.replay import ReplayServer
 from harness.stack.triton import TritonServer
 from harness.stack.webhook import WebhookReceiver
 
-SHARED_FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
+SHARED_FIXTURES = Path(__file__).resolve().parents[4] / "shared" / "fixtures"  # beside the repository
 
 
 class Stack:

@@ -34,7 +34,7 @@ from harness.stack.ports import LOOPBACK, free_ports
 from harness.stack.process import ManagedProcess, StackError
 
 ACCESS_HEADER = "triton-access-token"  # the header PyTriton's restricted endpoints expect
-REPO_ROOT = Path(__file__).resolve().parents[2]  # the folder that holds the `slo` package
+HARNESS_ROOT = Path(__file__).resolve().parents[2]  # tests/: the worker is harness.stack.triton_worker
 
 
 class TritonServer:
@@ -260,17 +260,12 @@ def _remove_shared_memory(worker_pid: int | None) -> None:
         region.unlink(missing_ok=True)
 
 
-HARNESS_ROOT = str(Path(__file__).resolve().parents[2])  # tests/, which holds harness/
-
-
 def _worker_env() -> dict[str, str]:
     env = dict(os.environ)
     # The Python-backend stub links the system libpython; without the interpreter's LIBDIR on the
     # library path the models fail to load.
     libdir = sysconfig.get_config_var("LIBDIR") or ""
     env["LD_LIBRARY_PATH"] = os.pathsep.join(p for p in (libdir, env.get("LD_LIBRARY_PATH", "")) if p)
-    # The worker is ``harness.stack.triton_worker``: the harness lives under tests/, not in the package.
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (HARNESS_ROOT, env.get("PYTHONPATH", "")) if p)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(HARNESS_ROOT), env.get("PYTHONPATH", "")) if p)
     env.setdefault("OMP_NUM_THREADS", "1")
     return env

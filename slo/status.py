@@ -17,7 +17,7 @@ from triton_slo.burnrate import decimal_text, threshold
 from triton_slo.durations import format_duration
 from triton_slo.model import SLO, Spec
 from triton_slo.promapi import PromAPI
-from triton_slo.rules import SloPlan, plan
+from triton_slo.rules import SloPlan, spec_rules
 
 
 @dataclass
@@ -89,8 +89,9 @@ def _key(labels: dict[str, str], group_labels: tuple[str, ...]) -> tuple[str, ..
     return tuple(labels.get(k, "") for k in group_labels)
 
 
-def slo_status(api: PromAPI, spec: Spec, slo: SLO, now: float, evaluation_interval: int = 30) -> SloStatus:
-    p = plan(spec, slo, evaluation_interval)
+def slo_status(api: PromAPI, p: SloPlan, now: float, evaluation_interval: int) -> SloStatus:
+    """An SLO's budgets and burn rates now, read from the series its rules (made from ``p``) record."""
+    slo = p.slo
     group_labels = p.queries.group_labels
     period = period_seconds(slo, now)
     groups: dict[tuple[str, ...], GroupStatus] = {}
@@ -135,7 +136,7 @@ def slo_status(api: PromAPI, spec: Spec, slo: SLO, now: float, evaluation_interv
 
 def spec_status(api: PromAPI, spec: Spec, now: float | None = None, evaluation_interval: int = 30) -> list[SloStatus]:
     now = _time.time() if now is None else now
-    return [slo_status(api, spec, slo, now, evaluation_interval) for slo in spec.slos]
+    return [slo_status(api, p, now, evaluation_interval) for p in spec_rules(spec, evaluation_interval).plans]
 
 
 # --- output ----------------------------------------------------------------------------------

@@ -15,9 +15,9 @@ import argparse
 from triton_slo.canary import online
 from triton_slo.canary.judge import EXIT_CODES, judge
 from triton_slo.canary.offline import JudgeSettings, load_config, load_data
-from triton_slo.canary.report import emit
+from triton_slo.canary.report import Output, emit
 from triton_slo.errors import UserError
-from triton_slo.promapi import add_prometheus_arguments
+from triton_slo.promapi import PromAPI, add_prometheus_arguments
 
 HELP = "judge a canary against its baseline (online from Prometheus, or `canary judge --data FILE`)"
 
@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--data and --config belong to the offline judge: `triton-slo canary judge --data FILE`")
     if not args.prometheus:
         raise UserError("--prometheus URL is required (or judge a file offline: `triton-slo canary judge --data FILE`)")
-    return online.run(args)
+    return online.run(online.request_from(args), PromAPI.from_args(args), Output(args.format, args.report))
 
 
 def _run_offline(args: argparse.Namespace) -> int:
@@ -82,5 +82,5 @@ def _run_offline(args: argparse.Namespace) -> int:
     if args.weight is not None:
         share = args.weight / 100
     decision = judge(inputs, args.alpha if args.alpha is not None else alpha, share)
-    emit(args, decision, inputs)
+    emit(Output(args.format, args.report), decision, inputs)
     return EXIT_CODES[str(decision.verdict[0])]

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from triton_slo import names
 from triton_slo.canary.judge import EXIT_CODES, Counts, MetricInput, Samples, Watch, judge, resolve_config
-from triton_slo.canary.report import emit
+from triton_slo.canary.report import Output, emit
 from triton_slo.durations import parse_duration
 from triton_slo.errors import UserError
 from triton_slo.model import Canary, CanaryMetric, LatencySLI, Spec
@@ -220,34 +220,53 @@ def _le(seconds: float) -> str:
     return f"{seconds:g}"
 
 
-def _settings(args: argparse.Namespace) -> tuple[Canary, Spec | None]:
-    spec = None
-    if args.spec:
-        spec = load_spec(args.spec)
-    return (spec.canary if spec and spec.canary else Canary()), spec
+@dataclass(frozen=True)
+class Request:
+    """What `triton-slo canary` (online) was asked: the arms, the window and how to judge it.
+    Durations are Prometheus duration strings; None: the spec's canary section (or the default)."""
+
+    spec: Spec | None = None
+    baseline: str = ""
+    canary: str = ""
+    window: str | None = None
+    warmup: str | None = None
+    every: str = "1m"
+    slices: int = 10
+    weight: float | None = None
+    alpha: float | None = None
+    end: float | None = None
+    watch: bool = False
 
 
-def run(args: argparse.Namespace) -> int:
-    canary, spec = _settings(args)
-    base = args.baseline or (f'{canary.label}="{canary.baseline}"' if canary.baseline else "")
-    cand = args.canary or (f'{canary.label}="{canary.canary}"' if canary.canary else "")
+def request_from(args: argparse.Namespace) -> Request:
+    """The request of the command line (its spec read here, at the edge)."""
+    return Request(spec=load_spec(args.spec) if args.spec else None, baseline=args.baseline or "",
+                   canary=args.canary or "", window=args.window, warmup=args.warmup, every=args.every,
+                   slices=args.slices, weight=args.weight, alpha=args.alpha, end=args.end, watch=args.watch)
+
+
+def run(request: Request, api: PromAPI, output: Output) -> int:
+    """Judge the canary of ``request`` from ``api``'s Prometheus; prints the verdict as ``output`` says."""
+    spec = request.spec
+    canary = spec.canary if spec and spec.canary else Canary()
+    base = request.baseline or (f'{canary.label}="{canary.baseline}"' if canary.baseline else "")
+    cand = request.canary or (f'{canary.label}="{canary.canary}"' if canary.canary else "")
     if not base or not cand:
         raise UserError("--baseline and --canary selectors are required (or a spec with a canary section)")
     selectors = {"baseline": selector(base, "--baseline"), "canary": selector(cand, "--canary")}
-    window_s = _duration(args.window, "--window") if args.window else canary.window_seconds
-    warmup_s = _duration(args.warmup, "--warmup") if args.warmup is not None else canary.warmup_seconds
-    every_s = _duration(args.every, "--every")
-    if args.slices < 2:
-        raise UserError(f"--slices {args.slices}: at least 2 are needed for time-paired comparisons")
-    weight = args.weight if args.weight is not None else canary.weight
+    window_s = _duration(request.window, "--window") if request.window else canary.window_seconds
+    warmup_s = _duration(request.warmup, "--warmup") if request.warmup is not None else canary.warmup_seconds
+    every_s = _duration(request.every, "--every")
+    if request.slices < 2:
+        raise UserError(f"--slices {request.slices}: at least 2 are needed for time-paired comparisons")
+    weight = request.weight if request.weight is not None else canary.weight
     metrics = canary.metrics or DEFAULT_METRICS
-    alpha = args.alpha if args.alpha is not None else 0.05
-    api = PromAPI.from_args(args)
-    end = args.end if args.end is not None else time.time()
+    alpha = request.alpha if request.alpha is not None else 0.05
+    end = request.end if request.end is not None else time.time()
     start = _judged_start(api, selectors, end, window_s, warmup_s)
-    if not args.watch:
-        return _judge_once(args, api, selectors, metrics, spec, start, end, alpha, weight)
-    return _watch(args, api, selectors, metrics, spec, start, alpha, weight, window_s, every_s)
+    if not request.watch:
+        return _judge_once(request, output, api, selectors, metrics, spec, start, end, alpha, weight)
+    return _watch(request, output, api, selectors, metrics, spec, start, alpha, weight, window_s, every_s)
 
 
 def _duration(text: str, flag: str) -> int:
@@ -266,29 +285,29 @@ def _judged_start(api: PromAPI, selectors: dict[str, str], end: float, window_s:
     return start
 
 
-def _judge_once(args, api, selectors, metrics, spec, start, end, alpha, weight, watch=None):
-    if end - start < 2 * args.slices:
+def _judge_once(request, output, api, selectors, metrics, spec, start, end, alpha, weight, watch=None):  # noqa: ANN001
+    if end - start < 2 * request.slices:
         print(f"verdict: INCONCLUSIVE: {end - start:.0f}s left to judge after the warm-up; "
               f"wait for more data (window ends {end:.0f})")
         return EXIT_CODES["INCONCLUSIVE"]
-    window = Window(start, start + (int(end - start) // args.slices) * args.slices, args.slices)
+    window = Window(start, start + (int(end - start) // request.slices) * request.slices, request.slices)
     puller = Puller(api, selectors)
     inputs = collect(puller, metrics, window, spec)
     decision = judge(inputs, alpha, weight / 100, watch)
-    emit(args, decision, inputs, baseline=selectors["baseline"], canary=selectors["canary"],
+    emit(output, decision, inputs, baseline=selectors["baseline"], canary=selectors["canary"],
          window={"start": window.start, "end": window.end, "slices": window.slices})
     return EXIT_CODES[str(decision.verdict[0])]
 
 
-def _watch(args, api, selectors, metrics, spec, start, alpha, weight, window_s, every_s) -> int:
+def _watch(request, output, api, selectors, metrics, spec, start, alpha, weight, window_s, every_s) -> int:  # noqa: ANN001
     """Re-judge every --every with anytime-valid tests; stop at FAIL, PASS or the window's end."""
     watch = Watch()
     began = time.time()
     while True:
         now = time.time()
         final = now - began >= window_s
-        if now - start >= 2 * args.slices:
-            window = Window(start, start + (int(now - start) // args.slices) * args.slices, args.slices)
+        if now - start >= 2 * request.slices:
+            window = Window(start, start + (int(now - start) // request.slices) * request.slices, request.slices)
             puller = Puller(api, selectors)
             inputs = collect(puller, metrics, window, spec)
             decision = judge(inputs, alpha, weight / 100, watch)
@@ -296,7 +315,7 @@ def _watch(args, api, selectors, metrics, spec, start, alpha, weight, window_s, 
             summary = ", ".join(f"{n} {v[0]}" for n, v in decision.metric_verdicts.items())
             print(f"look {watch.looks} at {now:.0f}: {verdict} ({summary})", file=sys.stderr, flush=True)
             if verdict in ("FAIL", "PASS") or final:
-                emit(args, decision, inputs, baseline=selectors["baseline"], canary=selectors["canary"],
+                emit(output, decision, inputs, baseline=selectors["baseline"], canary=selectors["canary"],
                      looks=watch.looks)
                 return EXIT_CODES[verdict]
         elif final:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
 import base64
 import html
 import io
 import json
 import math
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -228,11 +228,19 @@ def write_html(path: str, decision: Decision, inputs: list[MetricInput], run: in
         raise UserError(f"--report {path}: {exc.strerror or exc}") from None
 
 
-def emit(args: argparse.Namespace, decision: Decision, inputs: list[MetricInput], **extra: object) -> None:
+@dataclass(frozen=True)
+class Output:
+    """How the command prints a verdict: ``table`` or ``json``, and the HTML report's path if any."""
+
+    format: str = "table"
+    report: str | None = None
+
+
+def emit(output: Output, decision: Decision, inputs: list[MetricInput], **extra: object) -> None:
     """The verdict as the command prints it (table or JSON), and the HTML report when asked for."""
-    if args.report:
-        write_html(args.report, decision, inputs)
-    if args.format == "json":
+    if output.report:
+        write_html(output.report, decision, inputs)
+    if output.format == "json":
         print(json.dumps(to_json(decision, inputs, **extra), indent=2))
     else:
         print(render_table(decision, inputs))

@@ -165,3 +165,26 @@ def test_pyproject_lists_every_package_folder() -> None:
     listed = set(tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
     folders = {name for name, path in MODULES.items() if path.name == "__init__.py"}
     assert listed == folders
+
+
+# Builders return artifacts; only the output layer touches the file system. The runbooks package
+# reads its own templates (package data), never OUT/.
+FILE_CALLS = {"open", "write_text", "write_bytes", "read_text", "read_bytes", "mkdir", "unlink", "glob", "rglob",
+              "rmtree", "copyfile"}
+FILE_MODULES = {"os", "shutil", "tempfile"}  # any call of these (os.replace, shutil.copyfile, ...)
+READS_PACKAGE_DATA = {"triton_slo.runbooks"}
+
+
+@pytest.mark.parametrize("name", sorted(n for n in MODULES if layer(n).startswith("builder:")))
+def test_no_builder_touches_the_file_system(name: str) -> None:
+    calls = set()
+    for node in ast.walk(ast.parse(MODULES[name].read_text())):
+        if isinstance(node, ast.Call):
+            func = node.func
+            called = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+            module = func.value.id if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) else ""
+            if called in FILE_CALLS or module in FILE_MODULES:
+                calls.add((called, node.lineno))
+    if name in READS_PACKAGE_DATA:
+        calls = {c for c in calls if c[0] not in ("glob", "read_text")}
+    assert not calls, f"{MODULES[name].relative_to(REPO)}: {sorted(calls)}"

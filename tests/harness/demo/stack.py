@@ -27,7 +27,7 @@ from harness.stack.ports import LOOPBACK, free_port
 from harness.stack.process import ManagedProcess
 from harness.stack.prometheus import Prometheus
 from harness.stack.replay import ReplayServer
-from harness.stack.triton import REPO_ROOT, TritonServer
+from harness.stack.triton import HARNESS_ROOT, TritonServer
 from harness.stack.webhook import WebhookReceiver
 
 TRITON_SUMMARY_MAX_AGE_S = 60  # Triton's summaries (prometheus-cpp) keep observations this long
@@ -175,7 +175,7 @@ class DemoStack:
         self.exporter_command = self.exporter_argv(token, config, golden, port)
         argv = [sys.executable, "-m", "triton_slo", *self.exporter_command]
         env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(HARNESS_ROOT), env.get("PYTHONPATH", "")) if p)
         process = ManagedProcess("triton-slo export", argv, workdir / "exporter.log", env=env, cwd=workdir)
         return _Started(process, self.exporter_url + "/metrics")
 

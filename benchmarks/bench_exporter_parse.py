@@ -14,7 +14,9 @@ Printed, side by side in one run:
   1. prometheus_client.parser alone on the Triton + DCGM text;
   2. one full scrape's work: scan both texts, decode DCGM, build our families, render the page
      (plain text) -- everything but the network; and the ratio 2/1 (goal: <= 0.10);
-  3. the scrape P99 under 10 concurrent scrapers, end to end over HTTP (the upstream pages served by
+  3. the same at about 1k, 10k and 100k upstream series, with the time per series relative to the
+     smallest (1.00x is linear);
+  4. the scrape P99 under 10 concurrent scrapers, end to end over HTTP (the upstream pages served by
      the replay server), since concurrent scrapes are coalesced into one upstream fetch.
 It also checks, on the real recordings, that the parse equals prometheus_client's.
 """
@@ -140,16 +142,29 @@ def main() -> int:
           f"{triton_series} series, {len(triton_text) / 1e6:.1f} MB; DCGM {args.gpus} GPUs + MIG, "
           f"{dcgm_series} series")
 
+    reference_s, scrape_s, body = scrape_versus_parser(triton_text, dcgm_text, args.models, args.rounds)
+    series = triton_series + dcgm_series
+    print(f"prometheus_client.parser alone : {reference_s * 1e3:8.1f} ms  ({reference_s / series * 1e6:.1f} us/series)")
+    print(f"full scrape (no network)       : {scrape_s * 1e3:8.1f} ms  ({body / 1e6:.1f} MB page)")
+    print(f"ratio scrape / parser          : {scrape_s / reference_s:8.3f}  (goal <= 0.100)")
+    scaling(args.gpus, args.rounds)
+    concurrent_p99(triton_text, dcgm_text, args.scrapes)
+    return 0
+
+
+def scrape_versus_parser(triton_text: str, dcgm_text: str, models: int, rounds: int) -> tuple[float, float, int]:
+    """Seconds of prometheus_client's parser alone on both texts, of one full scrape's work on them
+    (scan, decode DCGM, build our families, render the page; no network), and the page's size."""
     config = ExporterConfig(triton_url="http://127.0.0.1:1", triton_metrics_url="http://127.0.0.1:1/metrics",
                             dcgm_url="http://127.0.0.1:1/metrics", probes=ProbeConfig(enabled=False))
     exporter = Exporter(config, probes=False)
     stats = ProbeStats(ProbeConfig().buckets)
-    for state in api_snapshot(args.models).models:
+    for state in api_snapshot(models).models:
         stats.register(state.model, state.version, golden=True)
         stats.record(state.model, state.version, "success", 0.004)
         stats.record_golden(state.model, state.version, 8, 8, 0)
     exporter.prober = type("Probes", (), {"stats": stats, "stop": lambda self: None})()  # state, no probing
-    api = api_snapshot(args.models)
+    api = api_snapshot(models)
 
     def reference() -> None:
         list(text_string_to_metric_families(triton_text))
@@ -164,16 +179,30 @@ def main() -> int:
 
     # interleaved, best of N each: the machine's load drifts, and both sides should see the same drift
     reference_s = scrape_s = float("inf")
-    for _ in range(args.rounds):
+    for _ in range(rounds):
         reference_s = min(reference_s, best_of(1, reference))
         scrape_s = min(scrape_s, best_of(2, scrape_work))
-    series = triton_series + dcgm_series
-    print(f"prometheus_client.parser alone : {reference_s * 1e3:8.1f} ms  ({reference_s / series * 1e6:.1f} us/series)")
-    print(f"full scrape (no network)       : {scrape_s * 1e3:8.1f} ms  ({body_size[0] / 1e6:.1f} MB page)")
-    print(f"ratio scrape / parser          : {scrape_s / reference_s:8.3f}  (goal <= 0.100)")
     exporter.close()
-    concurrent_p99(triton_text, dcgm_text, args.scrapes)
-    return 0
+    return reference_s, scrape_s, body_size[0]
+
+
+def scaling(gpus: int, rounds: int) -> None:
+    """The full scrape at about 1k, 10k and 100k upstream series: time per series should stay flat."""
+    per_model = textparse.scan(synth_triton(10, gpus)).samples / 10
+    rows = []
+    for target in (1_000, 10_000, 100_000):
+        models = max(1, round((target - textparse.scan(synth_dcgm(gpus)).samples) / per_model))
+        triton_text, dcgm_text = synth_triton(models, gpus), synth_dcgm(gpus)
+        series = textparse.scan(triton_text).samples + textparse.scan(dcgm_text).samples
+        reference_s, scrape_s, _ = scrape_versus_parser(triton_text, dcgm_text, models, max(1, rounds // 2))
+        rows.append((series, scrape_s, reference_s))
+        print(f"scaling: {series:7d} series: scrape {scrape_s * 1e3:8.1f} ms "
+              f"({scrape_s / series * 1e6:5.2f} us/series), parser {reference_s * 1e3:8.1f} ms, "
+              f"ratio {scrape_s / reference_s:.3f}")
+    first = rows[0][1] / rows[0][0]
+    print("scaling: time per series relative to the smallest: "
+          + ", ".join(f"{series} series {scrape / series / first:.2f}x" for series, scrape, _ in rows)
+          + " (1.00x is linear)")
 
 
 def concurrent_p99(triton_text: str, dcgm_text: str, scrapes: int) -> None:

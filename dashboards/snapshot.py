@@ -29,7 +29,7 @@ from triton_slo.dashboards.lint import panels_of
 from triton_slo.dashboards.queries import default_values, fill_variables
 from triton_slo.durations import parse_duration
 from triton_slo.errors import UserError
-from triton_slo.promapi import PromAPI, add_prometheus_arguments
+from triton_slo.promapi import PromAPI, add_prometheus_arguments, redact_url
 from triton_slo.readers import SpecError, load_spec
 from triton_slo.rules import spec_rules
 
@@ -40,6 +40,8 @@ FIGURE_WIDTH_IN = 20.0
 GRID_UNIT_IN = 0.42  # height of one grid row, about Grafana's 30 px at 72 dpi
 DPI = 100
 MAX_POINTS = 240  # per series, like Grafana's maxDataPoints for a panel of ordinary width
+MAX_DRAWN = 1e200  # a bigger value would overflow the axis' tick arithmetic: a gap, like NaN
+MAX_RANGE_SECONDS = 10 * 365 * 86400  # --range and --rate-interval: drawn on a date axis, after 1970
 
 
 @dataclass
@@ -148,8 +150,11 @@ def collect(dashboard: dict[str, Any], api: PromAPI, values: dict[str, str], sta
                                                        [(end, sample.value)]))
                 else:
                     for series in api.query_range(expr, start, end, step):
+                        # Only the points of the range asked for: a timestamp far outside it is a
+                        # broken answer and would not fit on a date axis anyway.
+                        points = [(t, v) for t, v in series.points if start - step <= t <= end + step]
                         panel.series.append(SeriesData(legend(target.get("legendFormat", ""), series.labels),
-                                                       series.points))
+                                                       points))
             except UserError as exc:
                 panel.error = str(exc)
         panels.append(panel)
@@ -208,7 +213,8 @@ def draw(panels: Sequence[PanelData], title: str, subtitle: str) -> tuple[Any, l
 
             for series in panel.series[:12]:
                 xs = [dt.datetime.fromtimestamp(t) for t, _ in series.points]
-                ax.plot(xs, [v for _, v in series.points], linewidth=1.2, label=series.label)
+                ys = [v if abs(v) <= MAX_DRAWN else math.nan for _, v in series.points]  # nan, inf: gaps
+                ax.plot(xs, ys, linewidth=1.2, label=series.label)
             for value, color in panel.thresholds:
                 ax.axhline(value, color=COLORS.get(color, color), linestyle="--", linewidth=0.9)
             ax.yaxis.set_major_formatter(formatter)
@@ -320,9 +326,16 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"-o {out}: the file name must end in .png or .html")
     for flag, text in (("--range", args.range), ("--rate-interval", args.rate_interval)):
         try:
-            parse_duration(text)
+            seconds = parse_duration(text)
         except ValueError as exc:
             raise UserError(f"{flag}: {exc}") from None
+        if not 1 <= seconds <= MAX_RANGE_SECONDS:
+            raise UserError(f"{flag} {text!r}: expected 1s to 10y")
+    if out.is_dir():
+        raise UserError(f"-o {out}: is a folder; expected FILE.png or FILE.html")
+    for parent in out.parents:
+        if parent.exists() and not parent.is_dir():
+            raise UserError(f"-o {out}: {parent} is not a folder")
     try:
         spec = load_spec(args.spec)
     except SpecError as exc:
@@ -337,7 +350,8 @@ def run(args: argparse.Namespace) -> int:
     dashboard = build(spec_rules(spec, DEFAULT_EVALUATION_SECONDS), args.board)
     panels = collect(dashboard, api, values, start, end, step)
     title = dashboard["title"]
-    subtitle = (f"{api.url}, last {args.range} up to {time.strftime('%Y-%m-%d %H:%M:%S %Z', time.localtime(end))}, "
+    shown_end = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(end))
+    subtitle = (f"{redact_url(api.url)}, last {args.range} up to {shown_end}, "
                 f"$__rate_interval={args.rate_interval}")
     fig, drawn = draw(panels, title, subtitle)
     try:

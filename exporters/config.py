@@ -6,16 +6,25 @@ the access token is read here and never printed (its repr is masked).
 
 from __future__ import annotations
 
+import json
+import logging
 import os
+import platform
+import threading
+import time
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import yaml
+from triton_slo import __version__
 from triton_slo.durations import parse_duration
 from triton_slo.errors import UserError
+from triton_slo.promapi import redact_url
 
+DEFAULT_METRICS_PORT = 8002  # Triton's metrics port, when --triton names no port
 DEFAULT_TIMEOUT_S = 4.0  # below Prometheus' default 10 s scrape timeout, with room for rendering
 DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024  # a 12k-series Triton page is about 2 MB
 # Probe latency buckets (seconds) for millisecond models: 1 ms .. 10 s.
@@ -23,10 +32,114 @@ DEFAULT_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.
 
 
 class Secret(str):
-    """A string that never shows itself in a repr, a log line or a traceback's locals."""
+    """A string that never shows itself in a repr, a log line or a traceback's locals.
+
+    Every Secret made is remembered, so that ``redact`` masks its value wherever it turns up: an
+    upstream that echoes the request headers back in an error body puts the token in a message.
+    """
+
+    def __new__(cls, value: str) -> Secret:
+        secret = super().__new__(cls, value)
+        if value:
+            with _SECRETS_LOCK:
+                _SECRETS.add(str(value))
+        return secret
 
     def __repr__(self) -> str:
         return "Secret('***')"
+
+
+_SECRETS: set[str] = set()
+_SECRETS_LOCK = threading.Lock()
+
+
+_SECRET_HEAD = 6  # a message cut short (an error body capped at 200 characters) may end a token early
+
+
+def redact(text: str) -> str:
+    """``text`` with every Secret's value and every URL password replaced by ``***``: the one
+    function every log line and error message of the exporter goes through. A secret cut short
+    (its first characters, then the end of a truncated message or quote) is masked too."""
+    text = redact_url(str(text))  # user:password@ in a URL: the user stays, the password goes
+    with _SECRETS_LOCK:
+        secrets = sorted(_SECRETS, key=len, reverse=True)
+    for secret in secrets:
+        text = _mask(text, secret)
+    return text
+
+
+def _mask(text: str, secret: str) -> str:
+    head = secret[:_SECRET_HEAD]
+    parts: list[str] = []
+    start = 0
+    while (found := text.find(head, start)) >= 0:
+        end = found + len(head)
+        while end - found < len(secret) and end < len(text) and text[end] == secret[end - found]:
+            end += 1
+        parts += [text[start:found], "***"]
+        start = end
+    return "".join(parts) + text[start:]
+
+
+# --- logging: one logger, lines on stderr (logfmt or JSON), redacted ---------------------------
+LOG = logging.getLogger("triton_slo.export")
+LOG_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING, "error": logging.ERROR}
+LOG_FORMATS = ("logfmt", "json")
+
+
+def log(level: int, message: str) -> None:
+    """Log one line (redacted; never a traceback)."""
+    LOG.log(level, "%s", redact(message), stacklevel=2)  # caller: the module that logs, not this one
+
+
+class LogFormatter(logging.Formatter):
+    """``ts=... level=warn msg="..."`` (logfmt, as Prometheus' exporters write) or one JSON object."""
+
+    converter = time.gmtime  # UTC timestamps (Z)
+
+    def __init__(self, kind: str = "logfmt") -> None:
+        super().__init__()
+        self.kind = kind
+
+    def format(self, record: logging.LogRecord) -> str:
+        level = {"WARNING": "warn", "CRITICAL": "error"}.get(record.levelname, record.levelname.lower())
+        ts = self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z"
+        message = redact(record.getMessage()).replace("\n", " ")
+        if record.exc_info and record.exc_info[1] is not None:  # the one line, not the traceback
+            exc = record.exc_info[1]
+            message += f": {type(exc).__name__}: {redact(str(exc))}".replace("\n", " ")
+        if self.kind == "json":
+            return json.dumps({"ts": ts, "level": level, "caller": record.module, "msg": message})
+        escaped = message.replace("\\", "\\\\").replace('"', '\\"')
+        return f'ts={ts} level={level} caller={record.module} msg="{escaped}"'
+
+
+def setup_logging(level: str = "info", kind: str = "logfmt") -> None:
+    """Log lines of the exporter (and of anything else in the process) to stderr."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(LogFormatter(kind))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(LOG_LEVELS[level])
+    LOG.setLevel(LOG_LEVELS[level])
+
+
+def build_labels() -> tuple[tuple[str, str], ...]:
+    """Labels of ``triton_slo_build_info``: version, revision (when installed from a git checkout,
+    pip records the commit), python_version."""
+    revision = ""
+    try:
+        direct = metadata.distribution("triton-slo").read_text("direct_url.json")
+        revision = str(json.loads(direct or "{}").get("vcs_info", {}).get("commit_id", ""))
+    except (metadata.PackageNotFoundError, ValueError, AttributeError):
+        pass
+    pairs = [("version", __version__)]
+    if revision:
+        pairs.append(("revision", revision))
+    pairs.append(("python_version", platform.python_version()))
+    return tuple(pairs)
 
 
 @dataclass(frozen=True)
@@ -84,13 +197,15 @@ def http_url(text: str, where: str) -> str:
 
 
 def default_metrics_url(triton_url: str) -> str:
-    """Triton's layout: HTTP on 8000, metrics on 8002 at /metrics -> same host, port + 2."""
+    """Triton's layout: HTTP on 8000, metrics on 8002 at /metrics -> same host, port + 2. A URL
+    without a port (``https://triton.example``: the scheme's default port, an ingress) is not
+    Triton's layout: its metrics default to the same host on Triton's metrics port, 8002."""
     parts = urlsplit(triton_url)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
+    port = parts.port + 2 if parts.port else DEFAULT_METRICS_PORT
     host = parts.hostname or ""
     if ":" in host:
         host = f"[{host}]"
-    return urlunsplit((parts.scheme, f"{host}:{port + 2}", "/metrics", "", ""))
+    return urlunsplit((parts.scheme, f"{host}:{port}", "/metrics", "", ""))
 
 
 def metrics_url(text: str, where: str) -> str:
@@ -228,11 +343,13 @@ def build(args: Any) -> ExporterConfig:
     host, port = parse_listen(listen_text, "--listen" if args.listen else f"{file}: listen")
 
     timeout = top.duration("timeout", DEFAULT_TIMEOUT_S)
-    if getattr(args, "timeout", None):
+    if getattr(args, "timeout", None) is not None:
         try:
             timeout = parse_duration(args.timeout)
         except ValueError as exc:
             raise UserError(f"--timeout: {exc}") from None
+        if timeout <= 0:
+            raise UserError(f"--timeout: {args.timeout!r} must be above zero (e.g. 4s)")
     max_body = top.get("max_body_bytes", int, DEFAULT_MAX_BODY_BYTES)
     if max_body <= 0:
         raise top.error("max_body_bytes", "must be above zero")

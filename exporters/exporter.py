@@ -9,20 +9,21 @@ error, and the rest of the page as usual.
 
 from __future__ import annotations
 
+import concurrent.futures
 import gzip
-import sys
+import logging
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 
 from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 from triton_slo import names
-from triton_slo.exporters import dcgm
-from triton_slo.exporters.config import ExporterConfig
+from triton_slo.exporters import dcgm, discovery
+from triton_slo.exporters.config import ExporterConfig, build_labels, log
 from triton_slo.exporters.fetch import REASONS, FetchError, fetch_text
 from triton_slo.exporters.probes import Prober
 from triton_slo.exporters.render import (
@@ -52,6 +53,9 @@ class Result:
     error: tuple[str, str] | None = None  # (reason, detail)
     scan: Scan | None = None
     api: ApiSnapshot | None = None
+    decoded: dcgm.Decoded | None = None  # dcgm's decoded series, made on the upstream's worker
+    families: list[OwnFamily] | None = None  # and their lines, written there too (under the deadline)
+    parse_errors: int = 0  # values of the answer skipped as malformed (besides the scan's bad lines)
 
 
 class Upstream:
@@ -70,19 +74,35 @@ class Upstream:
                 self._pending = self._pool.submit(self._run, timeout)
             return self._pending
 
+    def pending(self) -> Future | None:
+        """The fetch under way or last done (None before the first)."""
+        with self._lock:
+            return self._pending
+
     def _run(self, timeout: float) -> Result:
+        """The job, every failure an answer: past the deadline (fetching, parsing or decoding) it
+        is ``timeout``, and a decoding bug costs this upstream, never the page."""
         started = time.monotonic()
         try:
             result = self._job(timeout)
-        except FetchError as exc:
+        except (FetchError, ApiError) as exc:
             return Result(self.name, False, time.monotonic() - started, (exc.reason, exc.detail))
-        except ApiError as exc:
-            return Result(self.name, False, time.monotonic() - started, (exc.reason, exc.detail))
+        except TimeoutError as exc:
+            return Result(self.name, False, time.monotonic() - started,
+                          ("timeout", str(exc) or f"no complete answer within {timeout:g}s"))
+        except Exception as exc:  # noqa: BLE001 - the guard of last resort around every decoder
+            return Result(self.name, False, time.monotonic() - started,
+                          ("unparseable", f"{type(exc).__name__}: {str(exc)[:200]}"))
         result.duration_s = time.monotonic() - started
         return result
 
-    def close(self) -> None:
+    def close(self, wait_s: float = 0.0) -> None:
+        """Stop taking jobs; with ``wait_s``, wait that long at most for the one under way."""
+        with self._lock:
+            pending = self._pending
         self._pool.shutdown(wait=False, cancel_futures=True)
+        if wait_s > 0 and pending is not None:
+            concurrent.futures.wait([pending], timeout=wait_s)
 
 
 @dataclass
@@ -109,7 +129,12 @@ class Snapshot:
         if key in self._rendered:
             return self._rendered[key]
         passthrough = merge_split_families(self.passthrough) if openmetrics else self.passthrough
-        parts = [render_passthrough(family, openmetrics, drop) for family, drop in passthrough]
+        parts = []
+        for family, drop in passthrough:
+            try:
+                parts.append(render_passthrough(family, openmetrics, drop))
+            except Exception as exc:  # noqa: BLE001 - one family that cannot be written costs itself only
+                _log(f"{family.name}: left out of the page: {type(exc).__name__}: {str(exc)[:200]}")
         parts.append(render_own(self.own, openmetrics))
         # the exporter process' own health (process_*, python_*), from prometheus_client
         if openmetrics:
@@ -121,8 +146,8 @@ class Snapshot:
         return body
 
 
-def _log(message: str) -> None:
-    print(f"triton-slo export: {message}", file=sys.stderr, flush=True)
+def _log(message: str, level: int = logging.WARNING) -> None:
+    log(level, message)  # redacted: an upstream's error body may echo the access token
 
 
 class Exporter:
@@ -137,6 +162,7 @@ class Exporter:
         if config.dcgm_url:
             self._upstreams[DCGM] = Upstream(DCGM, self._fetch_text(DCGM, config.dcgm_url))
         self._api_local = threading.local()
+        self._closing = threading.Event()  # set by close(): every upstream read under way gives up
         self._errors: dict[tuple[str, str], int] = {
             (name, reason): 0 for name in self._upstreams for reason in REASONS
         }
@@ -151,32 +177,60 @@ class Exporter:
             else None
         )
         self._logged: dict[tuple[str, str], str] = {}
+        # model versions named by Triton's /metrics: found there when the API's index is guarded
+        self._metric_models = discovery.MetricModels(
+            lambda timeout: fetch_text(config.triton_metrics_url, timeout, config.max_body_bytes)
+        )
+        if self.prober is not None:
+            self.prober.known_models = lambda: self._metric_models.latest() or self._metric_models.current(
+                None, time.monotonic() + config.probes.timeout_s)
+        self._build_info = label_text(build_labels())
 
     def start(self) -> None:
         if self.prober is not None:
             self.prober.start()
 
     def close(self) -> None:
+        """Stops the prober and the upstream workers: a read under way gives up within a fraction of
+        a second (so that a shutdown never waits on an upstream), and close waits for that."""
+        self._closing.set()
         if self.prober is not None:
             self.prober.stop()
         for upstream in self._upstreams.values():
-            upstream.close()
+            upstream.close(wait_s=1.0)
 
     # --- upstream jobs (each runs on its upstream's worker thread) -------------------------------
     def _fetch_text(self, name: str, url: str) -> Callable[[float], Result]:
         def job(timeout: float) -> Result:
-            return text_result(name, fetch_text(url, timeout, self.config.max_body_bytes))
+            # one deadline for the fetch, the scan and (dcgm) the decoding: past it, `timeout`
+            deadline = time.monotonic() + timeout
+            result = text_result(name, fetch_text(url, timeout, self.config.max_body_bytes, deadline=deadline,
+                                                  cancel=self._closing), deadline)
+            if name == DCGM:
+                result.decoded = dcgm.decode(result.scan.families, self.config.dcgm_drop_labels, deadline)
+                result.parse_errors += result.decoded.bad_values
+                result.families = gpu_families(result.decoded, deadline)
+            return result
 
         return job
 
     def _fetch_api(self, timeout: float) -> Result:
+        # One client per worker thread for good, whatever timeout this scraper asked for: its model
+        # config cache must not be rebuilt when scrapers with other timeouts take turns (the scrape's
+        # own deadline is kept by _build, which does not wait for a late answer).
         api = getattr(self._api_local, "api", None)
-        if api is None or getattr(self._api_local, "timeout", None) != timeout:
-            if api is not None:
-                api.close()
-            api = TritonApi(self.config.triton_url, timeout, self.config.access_token, self.config.statistics)
-            self._api_local.api, self._api_local.timeout = api, timeout
-        return Result(TRITON_API, True, 0.0, api=api.snapshot())
+        if api is None:
+            api = TritonApi(self.config.triton_url, self.config.timeout_s, self.config.access_token,
+                            self.config.statistics, max_bytes=self.config.max_body_bytes, cancel=self._closing)
+            self._api_local.api = api
+        deadline = time.monotonic() + timeout
+        triton = self._upstreams.get(TRITON)
+        snap = api.snapshot(known=lambda: self._metric_models.current(
+            triton.pending() if triton is not None else None, deadline), deadline=deadline)
+        down = discovery.api_down(snap)
+        if down is not None:  # answered, but nothing a Triton says: HTTP 500 to everything is not up
+            raise ApiError(*down)
+        return Result(TRITON_API, True, 0.0, api=snap, parse_errors=snap.bad_values)
 
     # --- scrape -----------------------------------------------------------------------------
     def scrape(self, openmetrics: bool = False, gzipped: bool = False, scrape_timeout: float | None = None) -> bytes:
@@ -210,27 +264,50 @@ class Exporter:
 
     def _build(self, timeout: float) -> Snapshot:
         deadline = time.monotonic() + timeout
-        futures = {name: upstream.start(timeout) for name, upstream in self._upstreams.items()}
+        futures: dict[str, Future | None] = {}
+        for name, upstream in self._upstreams.items():
+            try:
+                futures[name] = upstream.start(timeout)
+            except RuntimeError:  # shut down (the exporter is closing): no fetch any more
+                futures[name] = None
         results: dict[str, Result] = {}
         for name, pending in futures.items():
             try:
+                if pending is None:
+                    raise CancelledError
                 results[name] = pending.result(timeout=max(0.0, deadline - time.monotonic()))
             except FutureTimeout:
                 results[name] = Result(name, False, timeout, ("timeout", f"no answer within {timeout:g}s"))
+            except CancelledError:
+                results[name] = Result(name, False, 0.0, ("timeout", "cancelled: the exporter is shutting down"))
         return self.assemble(results)
 
     def assemble(self, results: dict[str, Result]) -> Snapshot:
         """The snapshot for what the upstreams answered (all the work of a scrape but the fetches)."""
         dcgm_result = results.get(DCGM)
-        decoded = (
-            dcgm.decode(dcgm_result.scan.families, self.config.dcgm_drop_labels)
-            if dcgm_result is not None and dcgm_result.scan is not None
-            else None
-        )
+        decoded = dcgm_result.decoded if dcgm_result is not None else None
+        if decoded is None and dcgm_result is not None and dcgm_result.scan is not None:
+            decoded = self._guarded(DCGM, lambda: dcgm.decode(dcgm_result.scan.families, self.config.dcgm_drop_labels),
+                                    None)
+            if decoded is not None:
+                dcgm_result.parse_errors += decoded.bad_values
+        derived = self._derived_families(results, decoded)  # before _account: it counts their failures
         self._account(results)
         if decoded is not None:
             self._xids.observe(decoded.xid_last)
-        return Snapshot(results, self._passthrough(results), self._own_families(results, decoded))
+        return Snapshot(results, self._passthrough(results), self._own_families(results, derived))
+
+    def _guarded(self, upstream: str, build: Callable[[], object], default: object) -> object:
+        """``build()``, or ``default`` when it raises: a decoding bug or a value nobody foresaw costs
+        the series derived from that upstream's answer (counted as a parse error), never the page."""
+        try:
+            return build()
+        except Exception as exc:  # noqa: BLE001 - the guard of every derivation
+            with self._state_lock:
+                self._parse_errors[upstream] = self._parse_errors.get(upstream, 0) + 1
+                self._log_change(upstream + ":derive", f"{upstream}: derived series left out: "
+                                                       f"{type(exc).__name__}: {str(exc)[:200]}")
+            return default
 
     def _account(self, results: dict[str, Result]) -> None:
         with self._state_lock:
@@ -240,6 +317,7 @@ class Exporter:
                     self._log_change(name, f"{name} upstream down: {result.error[0]}: {result.error[1]}")
                 else:
                     self._log_change(name, "")
+                self._parse_errors[name] = self._parse_errors.get(name, 0) + result.parse_errors
                 if result.scan is not None:
                     self._parse_errors[name] += result.scan.bad_lines
                     if result.scan.bad_lines:
@@ -248,7 +326,8 @@ class Exporter:
                 if result.api is not None:
                     for reason, detail in result.api.errors:
                         self._errors[(name, reason)] = self._errors.get((name, reason), 0) + 1
-                        self._log_change(name + ":partial", f"{name}: {reason}: {detail}")
+                        # keyed by the message: two partial failures per scrape are logged once each, not every scrape
+                        self._log_change(f"{name}:partial:{reason}:{detail}", f"{name}: {reason}: {detail}")
 
     def _log_change(self, key: str, message: str) -> None:
         """Log a state once when it starts (and when it ends), not at every scrape."""
@@ -256,7 +335,7 @@ class Exporter:
             if message:
                 _log(message)
             elif self._logged.get(key):
-                _log(f"{key} upstream back up")
+                _log(f"{key} upstream back up", logging.INFO)
             self._logged[key] = message
 
     def _passthrough(self, results: dict[str, Result]) -> list[tuple[Family, frozenset[str]]]:
@@ -273,18 +352,29 @@ class Exporter:
         return families
 
     # --- our own families ------------------------------------------------------------------------
-    def _own_families(self, results: dict[str, Result], decoded: dcgm.Decoded | None) -> list[OwnFamily]:
-        families = self._health_families(results)
+    def _derived_families(self, results: dict[str, Result], decoded: dcgm.Decoded | None) -> list[OwnFamily]:
+        """The families made from the upstreams' answers, each one guarded on its own."""
+        families: list[OwnFamily] = []
         api = results.get(TRITON_API)
         if api is not None and api.api is not None:
-            families.extend(model_families(api.api))
-        families.append(model_gpu_family(
+            families.extend(self._guarded(TRITON_API, lambda: model_families(api.api), []))
+        gpu_info = self._guarded(TRITON_API, lambda: model_gpu_family(  # triton_api: always an upstream
             api.api if api is not None else None,
             results[TRITON].scan if TRITON in results and results[TRITON].scan is not None else None,
             decoded.gpu_uuid if decoded is not None else {},
-        ))
-        if decoded is not None:
-            families.extend(gpu_families(decoded))
+        ), None)
+        families.append(gpu_info or OwnFamily(names.MODEL_GPU_INFO, "gauge",
+                                              "Which GPU runs a model version (always 1): join DCGM series on UUID."))
+        dcgm_result = results.get(DCGM)
+        if dcgm_result is not None and dcgm_result.families is not None:
+            families.extend(dcgm_result.families)
+        elif decoded is not None:
+            families.extend(self._guarded(DCGM, lambda: gpu_families(decoded), []))
+        return families
+
+    def _own_families(self, results: dict[str, Result], derived: list[OwnFamily]) -> list[OwnFamily]:
+        families = self._health_families(results)
+        families.extend(derived)
         xid = OwnFamily(counter_family(names.GPU_XID_ERRORS), "counter",
                         f"XID errors seen, per XID code (decoded from {names.DCGM_XID_ERRORS}, the last code).")
         for series in self._xids.counts():
@@ -306,17 +396,20 @@ class Exporter:
             labels = f'{{upstream="{name}"}}'
             up.add(labels, 1.0 if result.up else 0.0)
             duration.add(labels, result.duration_s)
+        build = OwnFamily(names.EXPORTER_BUILD_INFO, "gauge", "The exporter's version (always 1).")
+        build.add(self._build_info, 1.0)
         with self._state_lock:
             for (name, reason), count in sorted(self._errors.items()):
                 errors.add(f'{{upstream="{name}",reason="{reason}"}}', count, "_total")
             for name, count in sorted(self._parse_errors.items()):
                 parse.add(f'{{upstream="{name}"}}', count, "_total")
-        return [up, duration, errors, parse]
+        return [up, duration, errors, parse, build]
 
 
-def text_result(name: str, text: str) -> Result:
-    """A fetched /metrics body, scanned; a body with lines but none valid is an upstream failure."""
-    scanned = scan(text)
+def text_result(name: str, text: str, deadline: float | None = None) -> Result:
+    """A fetched /metrics body, scanned; a body with lines but none valid is an upstream failure.
+    Past ``deadline`` TimeoutError (the upstream's job makes it ``timeout``)."""
+    scanned = scan(text, deadline)
     if not scanned.families and scanned.bad_lines:
         raise FetchError("unparseable", f"{scanned.bad_lines} lines, none valid: {scanned.first_bad!r}")
     return Result(name, True, 0.0, scan=scanned)
@@ -404,10 +497,14 @@ def _only_gpu_uuid(triton: Scan | None) -> str:
     return uuids.pop() if len(uuids) == 1 else ""
 
 
-def gpu_families(decoded: dcgm.Decoded) -> list[OwnFamily]:
+def gpu_families(decoded: dcgm.Decoded, deadline: float | None = None) -> list[OwnFamily]:
+    """The decoded DCGM families, written; past ``deadline`` TimeoutError (a page of 100k GPUs'
+    masks is 900k lines: writing them is part of that upstream's cost, not the page's)."""
     throttle = OwnFamily(names.GPU_THROTTLE_ACTIVE, "gauge",
                          "1 while the GPU clocks are held back for this reason (decoded throttle bitmask).")
-    for series in decoded.throttle:
+    for done, series in enumerate(decoded.throttle):
+        if deadline is not None and not done & 4095 and time.monotonic() > deadline:
+            raise TimeoutError(f"writing the decoded series past the deadline ({done} written)")
         throttle.add(label_text(series.labels), series.value)
     headroom = OwnFamily(names.GPU_MEMORY_HEADROOM, "gauge",
                          "Free framebuffer over all framebuffer (free + used + reserved), 0..1.")

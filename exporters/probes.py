@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import bisect
 import heapq
+import logging
 import random
-import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 from triton_slo import names
 from triton_slo.errors import UserError
-from triton_slo.exporters.config import ProbeConfig
+from triton_slo.exporters.config import ProbeConfig, log
 from triton_slo.exporters.render import OwnFamily, counter_family, format_value, label_text
 from triton_slo.exporters.triton_api import ACCESS_TOKEN_HEADER, ApiError, TritonApi, classify, client_url
 
@@ -203,7 +203,7 @@ class ProbeStats:
 
 
 def _log(message: str) -> None:
-    print(f"triton-slo export: {message}", file=sys.stderr, flush=True)
+    log(logging.WARNING, message)  # redacted: an error body may echo the access token
 
 
 class Prober:
@@ -225,16 +225,20 @@ class Prober:
         self._golden_pos: dict[tuple[str, str], int] = {}
         self._warned: set[str] = set()
         self._thread: threading.Thread | None = None
+        # model versions named elsewhere (Triton's /metrics): probed too when the index is guarded
+        self.known_models: Callable[[], Iterable[tuple[str, str]]] | None = None
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._schedule, name="probe-scheduler", daemon=True)
         self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 1.0) -> None:
+        """Stop scheduling; a probe in flight is not waited for beyond ``timeout`` (its worker is
+        left to finish under its own deadline)."""
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._pool.shutdown(wait=True, cancel_futures=True)
+            self._thread.join(timeout=timeout)
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
     def targets(self) -> list[Target]:
         return sorted(self._targets.values(), key=lambda t: (t.model, t.version))
@@ -305,7 +309,7 @@ class Prober:
         if api is None:
             api = self._local.api = TritonApi(self._url, self.config.timeout_s, self._token, statistics=False)
         try:
-            snapshot = api.snapshot()
+            snapshot = api.snapshot(known=self.known_models)
         except ApiError as exc:
             self._warn("index", f"probe targets not refreshed: {exc.reason}: {exc.detail}")
             return
@@ -316,16 +320,18 @@ class Prober:
             if self.config.models and settings is None or settings is not None and not settings.enabled:
                 continue
             config = snapshot.configs.get((name, version))
-            if not state.ready or config is None:
+            if not state.ready:
                 continue
             key = (name, version)
-            target = self._targets.get(key) or self._describe(name, version, config.max_batch_size)
+            # no config (guarded like the index): batching is read from the metadata's shapes
+            target = self._targets.get(key) or self._describe(
+                name, version, config.max_batch_size if config is not None else None)
             if target is not None:
                 targets[key] = target
                 self.stats.register(name, version, target.golden)
         self._targets = targets
 
-    def _describe(self, name: str, version: str, max_batch_size: int) -> Target | None:
+    def _describe(self, name: str, version: str, max_batch_size: int | None) -> Target | None:
         client = self._client()
         try:
             meta = client.get_model_metadata(name, version, headers=self._headers)
@@ -344,8 +350,9 @@ class Prober:
         if spec.get("datatype") not in _NUMPY:
             self._warn(f"dtype:{name}", f"probe of {name}/{version} skipped: input type {spec.get('datatype')}")
             return None
-        batched = max_batch_size > 0
         shape = [int(d) for d in spec.get("shape", [])]
+        # a batched model's metadata shapes start with the batch dimension, -1
+        batched = max_batch_size > 0 if max_batch_size is not None else bool(shape) and shape[0] == -1
         sample_shape = tuple(max(1, d) for d in (shape[1:] if batched else shape))
         golden = self.golden is not None and (settings.golden if settings else True) and (
             self.config.golden_models is None or name in self.config.golden_models

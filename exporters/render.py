@@ -11,7 +11,7 @@ import math
 from collections.abc import Iterable
 from functools import lru_cache
 
-from triton_slo.exporters.textparse import LABEL_PAIR, SAMPLE_LINE, Family, escape_label_value
+from triton_slo.exporters.textparse import LABEL_PAIR, SAMPLE_LINE, Family, canonical_line, escape_label_value
 
 PLAIN_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 OPENMETRICS_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
@@ -76,8 +76,9 @@ def render_own(families: Iterable[OwnFamily], openmetrics: bool) -> str:
 
 
 def drop_labels(family: Family, drop: frozenset[str]) -> list[str]:
-    """The family's lines without the dropped labels; kept pairs stay byte for byte. A series that
-    becomes a duplicate of an earlier one is left out (an exposition may not repeat a series)."""
+    """The family's lines without the dropped labels; kept pairs keep their name and escaped value
+    byte for byte, written ``name="value"`` with no blanks (what OpenMetrics allows too). A series
+    that becomes a duplicate of an earlier one is left out (an exposition may not repeat a series)."""
     seen: set[str] = set()
     lines: list[str] = []
     for line in family.lines:
@@ -86,7 +87,7 @@ def drop_labels(family: Family, drop: frozenset[str]) -> list[str]:
             continue
         name, block, value, ts = match.groups()
         if block:
-            kept = [m.group(0).strip() for m in LABEL_PAIR.finditer(block) if m.group(1) not in drop]
+            kept = [f'{m.group(1)}="{m.group(2)}"' for m in LABEL_PAIR.finditer(block) if m.group(1) not in drop]
             block = "{" + ",".join(kept) + "}" if kept else ""
         series = f"{name}{block or ''}"
         if series in seen:
@@ -101,7 +102,9 @@ def render_passthrough(family: Family, openmetrics: bool, drop: frozenset[str] =
 
     OpenMetrics wants a counter's samples to end in ``_total``; Triton's do not, and renaming them
     would break every query written against Triton. Such a family is declared ``unknown`` in
-    OpenMetrics, its sample names kept byte for byte; millisecond timestamps become seconds.
+    OpenMetrics, its sample names kept byte for byte; millisecond timestamps become seconds; a
+    line with blanks the OpenMetrics grammar does not allow (dcgm-exporter 2.0 writes
+    ``{gpu="0", UUID="..."}``) is written without them.
     """
     lines = drop_labels(family, drop) if drop else None
     head: list[str] = []
@@ -117,6 +120,8 @@ def render_passthrough(family: Family, openmetrics: bool, drop: frozenset[str] =
         if family.help is not None:
             head.append(f"# HELP {name} {_escape_help(family.help, True)}\n")
         head.append(f"# TYPE {name} {kind}\n")
+        if family.spaced and lines is None:
+            lines = [canonical_line(line) for line in family.lines]
         if family.has_timestamps:
             lines = [_seconds_timestamp(line) for line in (lines if lines is not None else family.lines)]
     else:
@@ -139,7 +144,7 @@ def merge_split_families(families: list[tuple[Family, frozenset[str]]]) -> list[
             continue
         combined = Family(first[0].name, first[0].type, first[0].help, [*first[0].chunks, *family.chunks],
                           first[0].count + family.count, list(first[0].header),
-                          first[0].has_timestamps or family.has_timestamps)
+                          first[0].has_timestamps or family.has_timestamps, first[0].spaced or family.spaced)
         merged[family.name] = (combined, drop)
     return list(merged.values())
 

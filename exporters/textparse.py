@@ -18,25 +18,34 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from dataclasses import dataclass, field
 
-NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
-_LABEL_NAME = r"[a-zA-Z_][a-zA-Z0-9_]*"
-_LABEL_VALUE = r'"[^"\\\n]*(?:\\.[^"\\\n]*)*"'  # unrolled: far faster than (?:[^"\\]|\\.)*
-_LABEL = rf"[ \t]*{_LABEL_NAME}[ \t]*=[ \t]*{_LABEL_VALUE}[ \t]*"
-_LABELS = rf"\{{(?:{_LABEL}(?:,{_LABEL})*,?[ \t]*)?\}}"
+# Every quantifier that can meet blanks, names or label values is possessive (``*+``, ``++``) or
+# inside an atomic group: none of them can give back what it took, so a failing match costs one
+# pass over the line whatever the line holds (a 30 kB run of blanks, braces or backslashes took
+# seconds to tens of seconds with plain greedy/lazy quantifiers, two adjacent blank runs each
+# trying every split). Each possessive is safe: what follows it never starts with what it takes.
+NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*+"
+_LABEL_NAME = r"[a-zA-Z_][a-zA-Z0-9_]*+"
+_LABEL_VALUE = r'"[^"\\\n]*+(?:\\.[^"\\\n]*+)*+"'  # unrolled: far faster than (?:[^"\\]|\\.)*
+_B = r"[ \t]*+"  # optional blanks, never given back
+_LABEL = rf"{_B}{_LABEL_NAME}{_B}={_B}{_LABEL_VALUE}{_B}"
+_LABELS = rf"\{{(?:{_LABEL}(?:,{_LABEL})*+,?{_B})?\}}"
 # The fast path's label block: no optional blanks, as every exporter writes it; anything else
 # falls back to the lenient line pattern, so both accept the same lines.
-_STRICT_LABELS = rf"\{{(?:{_LABEL_NAME}={_LABEL_VALUE}(?:,{_LABEL_NAME}={_LABEL_VALUE})*,?)?\}}"
+_STRICT_LABELS = rf"\{{(?:{_LABEL_NAME}={_LABEL_VALUE}(?:,{_LABEL_NAME}={_LABEL_VALUE})*+,?)?\}}"
 _VALUE = (
-    r"[+-]?(?:(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
-    r"|[Ii][Nn][Ff](?:[Ii][Nn][Ii][Tt][Yy])?|[Nn][Aa][Nn])"
+    r"(?>[+-]?(?:(?:[0-9]++(?:\.[0-9]*+)?|\.[0-9]++)(?:[eE][+-]?[0-9]++)?"
+    r"|[Ii][Nn][Ff](?:[Ii][Nn][Ii][Tt][Yy])?|[Nn][Aa][Nn]))"
 )
 
-# name, label block (with braces), value, timestamp (ms)
-SAMPLE_LINE = re.compile(rf"({NAME})[ \t]*({_LABELS})?[ \t]+({_VALUE})(?:[ \t]+(-?[0-9]+))?[ \t]*")
-LABEL_PAIR = re.compile(rf"({_LABEL_NAME})[ \t]*=[ \t]*\"([^\"\\\n]*(?:\\.[^\"\\\n]*)*)\"")
-_META_LINE = re.compile(rf"#[ \t]+(HELP|TYPE)[ \t]+({NAME})(?:[ \t]+(.*?))?[ \t]*")
+# name, label block (with braces), value, timestamp (ms); always used with fullmatch
+SAMPLE_LINE = re.compile(rf"({NAME})(?:{_B}({_LABELS}))?[ \t]++({_VALUE})(?:[ \t]++(-?[0-9]++))?{_B}")
+# the same lines written as OpenMetrics allows: single spaces, no blanks inside the label block
+_STRICT_LINE = re.compile(rf"{NAME}(?:{_STRICT_LABELS})? {_VALUE}(?: -?[0-9]++)?")
+LABEL_PAIR = re.compile(rf"({_LABEL_NAME}){_B}={_B}\"([^\"\\\n]*+(?:\\.[^\"\\\n]*+)*+)\"")
+_META_LINE = re.compile(rf"#[ \t]++(HELP|TYPE)[ \t]++({NAME})(?:[ \t]++(.*+))?")  # rest: trailing blanks stripped
 _ESCAPE = re.compile(r"\\(.)")
 _HELP_ESCAPE = re.compile(r"\\([\\n])")
 
@@ -69,6 +78,7 @@ class Family:
     count: int = 0  # sample lines
     header: list[str] = field(default_factory=list)  # its valid HELP and TYPE lines as they came
     has_timestamps: bool = False
+    spaced: bool = False  # a sample line has blanks OpenMetrics does not allow (`{a="1", b="2"}`)
 
     @property
     def lines(self) -> list[str]:
@@ -113,6 +123,28 @@ def parse_labels(block: str | None) -> dict[str, str]:
     return {name: unescape_label_value(value) for name, value in LABEL_PAIR.findall(block)}
 
 
+def canonical_line(line: str) -> str:
+    """A valid sample line as OpenMetrics allows it: single spaces between name, label block, value
+    and timestamp, no blanks inside the label block, only the escapes OpenMetrics knows."""
+    match = SAMPLE_LINE.fullmatch(line)
+    if match is None:
+        raise ValueError(f"not a sample line: {line[:200]!r}")
+    name, block, value, ts = match.groups()
+    out = [name]
+    if block and len(block) > 2:
+        pairs = []
+        for label, raw in LABEL_PAIR.findall(block):
+            if "\\" in raw:
+                raw = escape_label_value(unescape_label_value(raw))
+            pairs.append(f'{label}="{raw}"')
+        if pairs:
+            out.append("{" + ",".join(pairs) + "}")
+    out.append(" " + value)
+    if ts is not None:
+        out.append(" " + ts)
+    return "".join(out)
+
+
 def parse_sample_line(line: str) -> Sample:
     """One validated sample line -> Sample (raises ValueError if it is not a sample line)."""
     match = SAMPLE_LINE.fullmatch(line)
@@ -136,17 +168,18 @@ def _run_of(names: tuple[str, ...]) -> re.Pattern[str]:
         if len(_RUNS) > 4096:
             _RUNS.clear()
         alternatives = "|".join(re.escape(name) for name in sorted(names, key=len, reverse=True))
-        pattern = re.compile(rf"(?:(?:{alternatives})(?:{_STRICT_LABELS})? {_VALUE}\n)+")
+        pattern = re.compile(rf"(?:(?:{alternatives})(?:{_STRICT_LABELS})? {_VALUE}\n)++")
         _RUNS[names] = pattern
     return pattern
 
 
-def scan(text: str) -> Scan:
+def scan(text: str, deadline: float | None = None) -> Scan:
     """Families of ``text`` with their valid sample lines; bad lines are counted and skipped.
 
     Grouping follows the text format: a HELP or TYPE line opens a family; a sample belongs to the
     open family when its name is one the family's type allows (``x``, ``x_sum``, ``x_bucket``...),
-    otherwise it opens an untyped family of its own name.
+    otherwise it opens an untyped family of its own name. Past ``deadline`` (time.monotonic())
+    it raises TimeoutError: the per-upstream deadline covers parsing too.
     """
     if text and not text.endswith("\n"):
         text += "\n"
@@ -158,7 +191,11 @@ def scan(text: str) -> Scan:
     run = None
     pos = 0
     end = len(text)
+    ticks = 0
     while pos < end:
+        ticks += 1
+        if deadline is not None and not ticks & 255 and time.monotonic() > deadline:
+            raise TimeoutError(f"parsing past the deadline ({pos} of {end} characters read)")
         if run is not None:
             match = run.match(text, pos)
             if match is not None:
@@ -180,6 +217,8 @@ def scan(text: str) -> Scan:
                     first_bad = first_bad or line[:200]
                 continue  # an ordinary comment
             kind, name, rest = meta.groups()
+            if rest:
+                rest = rest.rstrip(" \t")
             if current is None or current.name != name:
                 current = Family(name)
                 families.append(current)
@@ -210,6 +249,8 @@ def scan(text: str) -> Scan:
         current.count += 1
         if match.group(4) is not None:
             current.has_timestamps = True
+        if not current.spaced and _STRICT_LINE.fullmatch(line) is None:
+            current.spaced = True
     return Scan(families, bad, first_bad)
 
 

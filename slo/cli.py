@@ -14,7 +14,8 @@ import sys
 from collections.abc import Sequence
 
 from triton_slo import __version__
-from triton_slo.errors import CheckFailed, UserError
+from triton_slo.errors import EXIT_BAD_INPUT, CheckFailed, UserError
+from triton_slo.readers import SpecError
 
 # The extra that brings what a command needs beyond a bare install (validate and generate need none).
 EXTRAS = {"export": "export", "status": "", "canary": "canary", "runbook": "", "snapshot": "snapshot"}
@@ -73,10 +74,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UserError, CheckFailed) as exc:
         print(f"triton-slo {args.command}: {exc}", file=sys.stderr)
         return exc.exit_code
+    except SpecError as exc:  # a spec a command read without reporting it itself: FILE:LINE:COL per problem
+        print(str(exc), file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except RecursionError:  # only input can nest that deep (a JSON or YAML file, an API answer)
+        print(f"triton-slo {args.command}: the input is nested too deeply to read", file=sys.stderr)
+        return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as exc:  # a file or folder of the user's the command could not read or write
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"triton-slo {args.command}: {where}{exc.strerror or exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     except Exception as exc:  # noqa: BLE001 - the promise is: never a traceback
         if os.environ.get("TRITON_SLO_DEBUG"):
             raise

@@ -95,6 +95,7 @@ EXPORTER_UP = "triton_slo_up"  # gauge (label upstream)
 EXPORTER_SCRAPE_DURATION = "triton_slo_scrape_duration_seconds"  # gauge (upstream)
 EXPORTER_SCRAPE_ERRORS = "triton_slo_scrape_errors_total"  # counter (upstream, reason)
 EXPORTER_PARSE_ERRORS = "triton_slo_parse_errors_total"  # counter (upstream)
+EXPORTER_BUILD_INFO = "triton_slo_build_info"  # gauge, always 1 (version, revision, python_version)
 SERVER_LIVE = "triton_slo_server_live"  # gauge
 SERVER_READY = "triton_slo_server_ready"  # gauge
 MODEL_READY = "triton_slo_model_ready"  # gauge (model, version)

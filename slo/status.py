@@ -147,8 +147,10 @@ def _pct(value: float | None, digits: int = 3) -> str:
 
 
 def _duration(seconds: float | None) -> str:
-    if seconds is None:
+    if seconds is None or seconds != seconds:
         return "no data"
+    if seconds in (float("inf"), float("-inf")):
+        return "∞" if seconds > 0 else "-∞"
     sign = "-" if seconds < 0 else ""
     return sign + format_duration(int(round(abs(seconds)))) if abs(seconds) >= 1 else "0s"
 

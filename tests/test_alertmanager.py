@@ -159,7 +159,7 @@ def live_config(specs: list[Spec], webhook_url: str) -> str:
 
 
 def alert(alertname: str, severity: str, **labels: str) -> dict[str, Any]:
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     return {
         "labels": {"alertname": alertname, "severity": severity, "service": "resnet-classifier", **labels},
         "annotations": {"runbook_url": f"https://runbooks.example.com/{alertname.lower()}.md"},

@@ -61,7 +61,7 @@ def notified(webhook: Any, alertname: str, **labels: str) -> list[dict[str, Any]
 
 
 def posted(alertname: str, severity: str, **labels: str) -> dict[str, Any]:
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     return {"labels": {"alertname": alertname, "severity": severity, "service": "resnet-classifier", **labels},
             "startsAt": now.isoformat(), "endsAt": (now + dt.timedelta(minutes=10)).isoformat()}
 

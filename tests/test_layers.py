@@ -18,10 +18,10 @@ a private name of another module, and nothing of the package imports the test ha
 from __future__ import annotations
 
 import ast
+import tomllib
 from pathlib import Path
 
 import pytest
-import tomllib
 
 REPO = Path(__file__).resolve().parents[1]
 ROOTS = {"triton_slo": REPO / "slo", "triton_slo.exporters": REPO / "exporters",

@@ -62,6 +62,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.alpha is not None and not 0 < args.alpha < 0.5:
         raise UserError(f"--alpha {args.alpha}: must be between 0 and 0.5")
+    if args.weight is not None and not 0 <= args.weight < 100:
+        raise UserError(f"--weight {args.weight}: expected the canary's share of traffic in percent, 0 to under 100")
     if args.action == "judge":
         return _run_offline(args)
     if args.data or args.config:

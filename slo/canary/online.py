@@ -139,6 +139,9 @@ def _counts_metric(puller: Puller, cfg, bad_tpl: str, total_tpl: str, window: Wi
             bad = max(total - bad, 0.0)
         if add_bad_to_total:
             total += bad
+        if not total < MAX_EVENTS:
+            raise UserError(f"canary metric {cfg.name!r}: {arm}: {total:g} events in the window is not an event "
+                            f"count (from {puller.queries[-1]!r})")
         # increase() extrapolates to the window's edges; tests take whole events.
         arms[arm] = (np.array([float(round(bad))]), np.array([float(round(total))]))
         resets = puller.resets(total_tpl, arm, window)
@@ -257,16 +260,32 @@ def run(request: Request, api: PromAPI, output: Output) -> int:
     window_s = _duration(request.window, "--window") if request.window else canary.window_seconds
     warmup_s = _duration(request.warmup, "--warmup") if request.warmup is not None else canary.warmup_seconds
     every_s = _duration(request.every, "--every")
-    if request.slices < 2:
-        raise UserError(f"--slices {request.slices}: at least 2 are needed for time-paired comparisons")
+    if window_s < 1:
+        raise UserError(f"--window {request.window!r}: must be at least 1s")
+    if every_s < 1:
+        raise UserError(f"--every {request.every!r}: must be at least 1s (the time between two looks)")
+    if not 2 <= request.slices <= MAX_SLICES:
+        raise UserError(f"--slices {request.slices}: expected 2 (the least time-paired comparisons need) "
+                        f"to {MAX_SLICES}")
     weight = request.weight if request.weight is not None else canary.weight
+    if not 0 <= weight < 100:
+        raise UserError(f"--weight {weight}: expected the canary's share of traffic in percent, 0 to under 100")
+    if request.end is not None and not 0 <= request.end <= LATEST_TIME:
+        raise UserError(f"--end {request.end}: expected Unix seconds between 1970 and 9999")
     metrics = canary.metrics or DEFAULT_METRICS
     alpha = request.alpha if request.alpha is not None else 0.05
     end = request.end if request.end is not None else time.time()
-    start = _judged_start(api, selectors, end, window_s, warmup_s)
     if not request.watch:
+        start = _judged_start(api, selectors, end, window_s, warmup_s)
         return _judge_once(request, output, api, selectors, metrics, spec, start, end, alpha, weight)
-    return _watch(request, output, api, selectors, metrics, spec, start, alpha, weight, window_s, every_s)
+    return _watch(request, output, api, selectors, metrics, spec,
+                  lambda: _judged_start(api, selectors, end, window_s, warmup_s), alpha, weight, window_s, every_s)
+
+
+MAX_SLICES = 10000
+MAX_EVENTS = 2.0**53  # an increase() past this is no count of events (and no float holds it exactly)
+LATEST_TIME = 253402300799.0  # 9999-12-31T23:59:59Z
+MAX_FAILED_LOOKS = 3  # --watch: looks in a row that may fail (Prometheus restarting) before it gives up
 
 
 def _duration(text: str, flag: str) -> int:
@@ -299,26 +318,44 @@ def _judge_once(request, output, api, selectors, metrics, spec, start, end, alph
     return EXIT_CODES[str(decision.verdict[0])]
 
 
-def _watch(request, output, api, selectors, metrics, spec, start, alpha, weight, window_s, every_s) -> int:  # noqa: ANN001
-    """Re-judge every --every with anytime-valid tests; stop at FAIL, PASS or the window's end."""
+def _watch(request, output, api, selectors, metrics, spec, find_start, alpha, weight, window_s, every_s) -> int:  # noqa: ANN001
+    """Re-judge every --every with anytime-valid tests; stop at FAIL, PASS or the window's end.
+
+    A look whose queries fail (Prometheus restarting, a proxy's 502) is reported on stderr and the
+    watch goes on; ``MAX_FAILED_LOOKS`` failed looks in a row end it with exit 2 and the last error.
+    """
     watch = Watch()
     began = time.time()
+    start: float | None = None
+    failed = 0
     while True:
         now = time.time()
         final = now - began >= window_s
-        if now - start >= 2 * request.slices:
-            window = Window(start, start + (int(now - start) // request.slices) * request.slices, request.slices)
-            puller = Puller(api, selectors)
-            inputs = collect(puller, metrics, window, spec)
-            decision = judge(inputs, alpha, weight / 100, watch)
-            verdict = str(decision.verdict[0])
-            summary = ", ".join(f"{n} {v[0]}" for n, v in decision.metric_verdicts.items())
-            print(f"look {watch.looks} at {now:.0f}: {verdict} ({summary})", file=sys.stderr, flush=True)
-            if verdict in ("FAIL", "PASS") or final:
-                emit(output, decision, inputs, baseline=selectors["baseline"], canary=selectors["canary"],
-                     looks=watch.looks)
-                return EXIT_CODES[verdict]
-        elif final:
-            print("verdict: INCONCLUSIVE: no data after the warm-up within the window")
-            return EXIT_CODES["INCONCLUSIVE"]
+        try:
+            if start is None:
+                start = find_start()
+            if now - start >= 2 * request.slices:
+                window = Window(start, start + (int(now - start) // request.slices) * request.slices, request.slices)
+                puller = Puller(api, selectors)
+                inputs = collect(puller, metrics, window, spec)
+                decision = judge(inputs, alpha, weight / 100, watch)
+                verdict = str(decision.verdict[0])
+                summary = ", ".join(f"{n} {v[0]}" for n, v in decision.metric_verdicts.items())
+                print(f"look {watch.looks} at {now:.0f}: {verdict} ({summary})", file=sys.stderr, flush=True)
+                if verdict in ("FAIL", "PASS") or final:
+                    emit(output, decision, inputs, baseline=selectors["baseline"], canary=selectors["canary"],
+                         looks=watch.looks)
+                    return EXIT_CODES[verdict]
+            elif final:
+                print("verdict: INCONCLUSIVE: no data after the warm-up within the window")
+                return EXIT_CODES["INCONCLUSIVE"]
+            failed = 0
+        except UserError as exc:
+            failed += 1
+            if failed >= MAX_FAILED_LOOKS:
+                raise UserError(f"--watch: {failed} looks in a row failed; the last: {exc}") from None
+            print(f"look at {now:.0f} failed ({failed} in a row; the watch stops at {MAX_FAILED_LOOKS}): {exc}",
+                  file=sys.stderr, flush=True)
+            if final:
+                raise UserError(f"--watch: the window ended on a failed look: {exc}") from None
         time.sleep(max(0.0, min(every_s, began + window_s - time.time())))

@@ -13,6 +13,8 @@ from triton_slo.promapi import PromAPI, add_prometheus_arguments
 from triton_slo.readers import SpecError, load_spec
 from triton_slo.status import as_json, as_table, spec_status
 
+MAX_EVALUATION_INTERVAL = 86400
+
 HELP = "show each SLO's SLI, error budget left, burn rates and the alerts that would fire now"
 
 
@@ -25,17 +27,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="resolution of time-slice SLIs (default 30s)")
 
 
+LATEST_TIME = 253402300799.0  # 9999-12-31T23:59:59Z, the last second a calendar window can be placed in
+
+
 def _time(text: str | None) -> float | None:
     if text is None:
         return None
     try:
-        return float(text)
+        seconds = float(text)
     except ValueError:
-        pass
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        raise UserError(f"--time {text!r}: expected RFC 3339 (2024-05-01T12:00:00Z) or Unix seconds") from None
+        try:
+            seconds = datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+        except (ValueError, OverflowError, OSError):
+            raise UserError(f"--time {text!r}: expected RFC 3339 (2024-05-01T12:00:00Z) or Unix seconds") from None
+    if not 0 <= seconds <= LATEST_TIME:
+        raise UserError(f"--time {text!r}: expected a time between 1970 and 9999")
+    return seconds
 
 
 def run(args: argparse.Namespace) -> int:
@@ -45,11 +52,14 @@ def run(args: argparse.Namespace) -> int:
         print(str(exc), file=sys.stderr)
         return 2
     try:
-        interval = int(parse_duration(args.evaluation_interval))
+        seconds = parse_duration(args.evaluation_interval)
     except ValueError as exc:
         raise UserError(f"--evaluation-interval: {exc}") from None
+    if not 0 < seconds <= MAX_EVALUATION_INTERVAL:
+        raise UserError(f"--evaluation-interval {args.evaluation_interval!r}: expected more than 0s, at most 1d")
+    at = _time(args.time)
     api = PromAPI.from_args(args)
-    statuses = spec_status(api, spec, _time(args.time), max(1, interval))
+    statuses = spec_status(api, spec, at, max(1, int(seconds)))
     if args.format == "json":
         print(json.dumps(as_json(spec, statuses), indent=2))
     else:

@@ -187,23 +187,23 @@ def scrape_versus_parser(triton_text: str, dcgm_text: str, models: int, rounds: 
 
 
 def scaling(gpus: int, rounds: int) -> None:
-    """The full scrape at about 1k, 10k and 100k upstream series: time per series should stay flat."""
-    per_model = textparse.scan(synth_triton(10, gpus)).samples / 10
+    """The full scrape at about 1k, 10k and 100k upstream series: linear when 10x the series costs
+    about 10x the time (a fixed cost per scrape makes the smallest page dearer per series)."""
+    fixed = textparse.scan(synth_dcgm(gpus)).samples
+    ten, twenty = (textparse.scan(synth_triton(m, gpus)).samples for m in (10, 20))
+    per_model, base = (twenty - ten) / 10, ten - (twenty - ten)
     rows = []
     for target in (1_000, 10_000, 100_000):
-        models = max(1, round((target - textparse.scan(synth_dcgm(gpus)).samples) / per_model))
+        models = max(1, round((target - fixed - base) / per_model))
         triton_text, dcgm_text = synth_triton(models, gpus), synth_dcgm(gpus)
         series = textparse.scan(triton_text).samples + textparse.scan(dcgm_text).samples
         reference_s, scrape_s, _ = scrape_versus_parser(triton_text, dcgm_text, models, max(1, rounds // 2))
-        rows.append((series, scrape_s, reference_s))
+        rows.append((series, scrape_s))
         print(f"scaling: {series:7d} series: scrape {scrape_s * 1e3:8.1f} ms "
               f"({scrape_s / series * 1e6:5.2f} us/series), parser {reference_s * 1e3:8.1f} ms, "
               f"ratio {scrape_s / reference_s:.3f}")
-    first = rows[0][1] / rows[0][0]
-    print("scaling: time per series relative to the smallest: "
-          + ", ".join(f"{series} series {scrape / series / first:.2f}x" for series, scrape, _ in rows)
-          + " (1.00x is linear)")
-
+    steps = [f"{a[0]} -> {b[0]} series: {b[1] / a[1] / (b[0] / a[0]):.2f}" for a, b in zip(rows, rows[1:], strict=False)]
+    print("scaling: time growth / series growth: " + ", ".join(steps) + " (1.00 is linear)")
 
 def concurrent_p99(triton_text: str, dcgm_text: str, scrapes: int) -> None:
     from harness.stack.replay import ReplayServer

@@ -202,7 +202,8 @@ def scaling(gpus: int, rounds: int) -> None:
         print(f"scaling: {series:7d} series: scrape {scrape_s * 1e3:8.1f} ms "
               f"({scrape_s / series * 1e6:5.2f} us/series), parser {reference_s * 1e3:8.1f} ms, "
               f"ratio {scrape_s / reference_s:.3f}")
-    steps = [f"{a[0]} -> {b[0]} series: {b[1] / a[1] / (b[0] / a[0]):.2f}" for a, b in zip(rows, rows[1:], strict=False)]
+    pairs = zip(rows, rows[1:], strict=False)
+    steps = [f"{a[0]} -> {b[0]} series: {b[1] / a[1] / (b[0] / a[0]):.2f}" for a, b in pairs]
     print("scaling: time growth / series growth: " + ", ".join(steps) + " (1.00 is linear)")
 
 def concurrent_p99(triton_text: str, dcgm_text: str, scrapes: int) -> None:

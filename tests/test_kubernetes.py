@@ -388,8 +388,8 @@ def test_exporter_objects_fit_together(out: Path) -> None:
     port = container["ports"][0]
     assert service["spec"]["ports"][0]["targetPort"] == port["name"] == monitor["spec"]["endpoints"][0]["port"]
     assert service["spec"]["ports"][0]["name"] == port["name"]
-    for probe in ("readinessProbe", "livenessProbe"):
-        assert container[probe]["httpGet"] == {"path": "/metrics", "port": port["name"]}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/-/ready", "port": port["name"]}
+    assert container["livenessProbe"]["httpGet"] == {"path": "/-/healthy", "port": port["name"]}
     assert monitor["spec"]["endpoints"][0]["path"] == "/metrics"
     assert f"0.0.0.0:{port['containerPort']}" in container["args"]
     # The job Prometheus gives it is the Service name, which is the spec's exporter job.
@@ -445,11 +445,15 @@ def test_deployment_args_start_the_real_exporter_and_its_probe_path_answers(out:
     args = [swap.get(a, a) for a in container["args"]]
     args[args.index("--triton") + 2:args.index("--triton") + 2] = [
         "--triton-metrics", replay.url("/k8s-test/triton/metrics"), "--no-probes"]
-    probe = container["readinessProbe"]["httpGet"]
+    probes = [container[p]["httpGet"]["path"] for p in ("readinessProbe", "livenessProbe")]
     with ManagedProcess("exporter", [sys.executable, "-m", "triton_slo", *args], tmp_path / "exporter.log") as proc:
-        url = f"http://127.0.0.1:{port}{probe['path']}"
-        proc.wait_for_url(url, timeout=30)
-        body = requests.get(url, timeout=10).text
+        for path in probes:
+            proc.wait_for_url(f"http://127.0.0.1:{port}{path}", timeout=30)
+        fetched_before = replay.requests.get("/k8s-test/dcgm/metrics", 0)
+        for path in probes:  # answered from memory: no upstream is fetched for a probe
+            assert requests.get(f"http://127.0.0.1:{port}{path}", timeout=10).status_code == 200
+        assert replay.requests.get("/k8s-test/dcgm/metrics", 0) == fetched_before
+        body = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
     assert re.search(r'^triton_slo_up\{upstream="dcgm"\} 1', body, re.M), body[:2000]
     assert "nv_inference_count" not in body, "--no-passthrough: Prometheus scrapes Triton itself"
 

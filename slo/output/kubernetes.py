@@ -32,6 +32,8 @@ DEFAULT_NAMESPACE = "monitoring"
 DEFAULT_IMAGE = f"triton-slo:{__version__}"
 EXPORTER_PORT = 9874  # the exporter's default listen port (exporters/config.py)
 PORT_NAME = "metrics"
+READY_PATH = "/-/ready"  # the exporter's Kubernetes probe paths (exporters/server.py)
+HEALTHY_PATH = "/-/healthy"
 TRITON_HTTP_PORT = 8000  # Triton's HTTP endpoint; the exporter reads metrics from port + 2
 DCGM_PORT = 9400  # dcgm-exporter's default
 SCRAPE_INTERVAL = "30s"
@@ -250,7 +252,9 @@ def _pod_labels(exporter: Exporter) -> dict[str, str]:
 
 
 def exporter_deployment(exporter: Exporter, settings: Settings) -> dict[str, Any]:
-    probe = {"httpGet": {"path": "/metrics", "port": PORT_NAME}, "timeoutSeconds": 5}
+    # The exporter answers /-/ready and /-/healthy from memory: a probe never scrapes the upstreams.
+    ready = {"httpGet": {"path": READY_PATH, "port": PORT_NAME}, "timeoutSeconds": 5}
+    healthy = {"httpGet": {"path": HEALTHY_PATH, "port": PORT_NAME}, "timeoutSeconds": 5}
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -271,8 +275,8 @@ def exporter_deployment(exporter: Exporter, settings: Settings) -> dict[str, Any
                         "command": ["triton-slo"],
                         "args": exporter_args(exporter, settings),
                         "ports": [{"name": PORT_NAME, "containerPort": EXPORTER_PORT, "protocol": "TCP"}],
-                        "readinessProbe": {**probe, "periodSeconds": 15, "failureThreshold": 3},
-                        "livenessProbe": {**probe, "initialDelaySeconds": 10, "periodSeconds": 30,
+                        "readinessProbe": {**ready, "periodSeconds": 15, "failureThreshold": 3},
+                        "livenessProbe": {**healthy, "initialDelaySeconds": 10, "periodSeconds": 30,
                                           "failureThreshold": 5},
                         "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
                         "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,

@@ -27,7 +27,7 @@ from triton_slo.dashboards.generate import build
 from triton_slo.dashboards.links import BOARDS
 from triton_slo.dashboards.lint import panels_of
 from triton_slo.dashboards.queries import default_values, fill_variables
-from triton_slo.durations import parse_duration
+from triton_slo.durations import flag_duration, parse_duration
 from triton_slo.errors import UserError
 from triton_slo.promapi import PromAPI, add_prometheus_arguments, redact_url
 from triton_slo.readers import SpecError, load_spec
@@ -325,10 +325,7 @@ def run(args: argparse.Namespace) -> int:
     if out.suffix.lower() not in (".png", ".html"):
         raise UserError(f"-o {out}: the file name must end in .png or .html")
     for flag, text in (("--range", args.range), ("--rate-interval", args.rate_interval)):
-        try:
-            seconds = parse_duration(text)
-        except ValueError as exc:
-            raise UserError(f"{flag}: {exc}") from None
+        seconds = flag_duration(text, flag, positive=False)
         if not 1 <= seconds <= MAX_RANGE_SECONDS:
             raise UserError(f"{flag} {text!r}: expected 1s to 10y")
     if out.is_dir():

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 from triton_slo import __version__
-from triton_slo.durations import parse_duration
+from triton_slo.durations import flag_duration, parse_duration
 from triton_slo.errors import UserError
 from triton_slo.promapi import redact_url
 
@@ -344,12 +344,7 @@ def build(args: Any) -> ExporterConfig:
 
     timeout = top.duration("timeout", DEFAULT_TIMEOUT_S)
     if getattr(args, "timeout", None) is not None:
-        try:
-            timeout = parse_duration(args.timeout)
-        except ValueError as exc:
-            raise UserError(f"--timeout: {exc}") from None
-        if timeout <= 0:
-            raise UserError(f"--timeout: {args.timeout!r} must be above zero (e.g. 4s)")
+        timeout = flag_duration(args.timeout, "--timeout")
     max_body = top.get("max_body_bytes", int, DEFAULT_MAX_BODY_BYTES)
     if max_body <= 0:
         raise top.error("max_body_bytes", "must be above zero")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from triton_slo.errors import UserError
+
 UNIT_SECONDS: dict[str, int] = {"ms": 0, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
 _PART = re.compile(r"(\d+)(ms|s|m|h|d|w|y)")
 _WHOLE = re.compile(r"^(?:\d+(?:ms|s|m|h|d|w|y))+$")
@@ -16,6 +18,17 @@ def parse_duration(text: str) -> float:
     seconds = 0.0
     for number, unit in _PART.findall(text):
         seconds += int(number) / 1000 if unit == "ms" else int(number) * UNIT_SECONDS[unit]
+    return seconds
+
+
+def flag_duration(text: str, flag: str, *, positive: bool = True) -> float:
+    """Seconds of a duration given on the command line; a bad one is one line naming the flag."""
+    try:
+        seconds = parse_duration(text)
+    except ValueError as exc:
+        raise UserError(f"{flag}: {exc}") from None
+    if positive and seconds <= 0:
+        raise UserError(f"{flag} {text!r}: must be longer than 0s")
     return seconds
 
 

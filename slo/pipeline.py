@@ -27,8 +27,7 @@ from triton_slo.artifacts import Built, Options
 from triton_slo.background import Background, fork_pays
 from triton_slo.canary.rules import build_canary_rules
 from triton_slo.dashboards.generate import build_dashboards
-from triton_slo.durations import parse_duration
-from triton_slo.errors import UserError
+from triton_slo.durations import flag_duration
 from triton_slo.model import Spec
 from triton_slo.names import DASHBOARDS_DIR
 from triton_slo.output import files, kubernetes
@@ -39,13 +38,7 @@ from triton_slo.runbooks.generate import alert_names, build_runbooks
 
 def evaluation_seconds(options: Options) -> int:
     """``--evaluation-interval`` in whole seconds."""
-    try:
-        seconds = parse_duration(options.evaluation_interval)
-    except ValueError as exc:
-        raise UserError(f"--evaluation-interval: {exc}") from None
-    if seconds <= 0:
-        raise UserError(f"--evaluation-interval {options.evaluation_interval!r}: must be longer than 0s")
-    return max(1, int(seconds))
+    return max(1, int(flag_duration(options.evaluation_interval, "--evaluation-interval")))
 
 
 @contextmanager

@@ -19,7 +19,7 @@ import numpy as np
 from triton_slo import names
 from triton_slo.canary.judge import EXIT_CODES, Counts, MetricInput, Samples, Watch, judge, resolve_config
 from triton_slo.canary.report import Output, emit
-from triton_slo.durations import parse_duration
+from triton_slo.durations import flag_duration
 from triton_slo.errors import UserError
 from triton_slo.model import Canary, CanaryMetric, LatencySLI, Spec
 from triton_slo.promapi import PromAPI
@@ -289,10 +289,7 @@ MAX_FAILED_LOOKS = 3  # --watch: looks in a row that may fail (Prometheus restar
 
 
 def _duration(text: str, flag: str) -> int:
-    try:
-        return int(parse_duration(text))
-    except ValueError as exc:
-        raise UserError(f"{flag}: {exc}") from None
+    return int(flag_duration(text, flag, positive=False))
 
 
 def _judged_start(api: PromAPI, selectors: dict[str, str], end: float, window_s: int, warmup_s: int) -> float:

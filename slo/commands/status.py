@@ -7,7 +7,7 @@ import json
 import sys
 from datetime import datetime
 
-from triton_slo.durations import parse_duration
+from triton_slo.durations import flag_duration
 from triton_slo.errors import UserError
 from triton_slo.promapi import PromAPI, add_prometheus_arguments
 from triton_slo.readers import SpecError, load_spec
@@ -51,10 +51,7 @@ def run(args: argparse.Namespace) -> int:
     except SpecError as exc:
         print(str(exc), file=sys.stderr)
         return 2
-    try:
-        seconds = parse_duration(args.evaluation_interval)
-    except ValueError as exc:
-        raise UserError(f"--evaluation-interval: {exc}") from None
+    seconds = flag_duration(args.evaluation_interval, "--evaluation-interval", positive=False)
     if not 0 < seconds <= MAX_EVALUATION_INTERVAL:
         raise UserError(f"--evaluation-interval {args.evaluation_interval!r}: expected more than 0s, at most 1d")
     at = _time(args.time)

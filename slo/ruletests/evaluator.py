@@ -9,11 +9,11 @@ than a guess.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 
 import numpy as np
 import promql_parser as pp
+from triton_slo.promql import matches
 from triton_slo.ruletests.prometheus import incremental_mean, kahan_sum, rate_at
 
 LOOKBACK = 300  # seconds an instant selector looks back (Prometheus' default lookback delta)
@@ -116,9 +116,9 @@ class PromQL:
         key = (selector.name, wanted)
         if key not in self._selected:  # one query reads a selector at many windows: scan once
             if selector.name:
-                rows = [row for row in self.by_name.get(selector.name, []) if _matches(row[1], wanted)]
+                rows = [row for row in self.by_name.get(selector.name, []) if matches(row[1], wanted)]
             else:  # {__name__=~"a|b", ...}: every name the matchers accept, in label order as Prometheus reads
-                rows = sorted((row for name in self.by_name for row in self.by_name[name] if _matches(row[1], wanted)),
+                rows = sorted((row for name in self.by_name for row in self.by_name[name] if matches(row[1], wanted)),
                               key=lambda row: row[0])
             self._selected[key] = rows
         return self._selected[key]
@@ -320,13 +320,3 @@ def _aggregate(op: str, members: list[Sample]) -> Sample:
     if op == "count":
         value = count.astype(float)
     return _keep_first(value, present), present
-
-
-def _matches(labels: dict[str, str], matchers: Sequence[tuple[str, str, str]]) -> bool:
-    for label, op, value in matchers:
-        have = labels.get(label, "")
-        if op == "=" and have != value or op == "!=" and have == value:
-            return False
-        if op in ("=~", "!~") and (re.fullmatch(value, have) is None) == (op == "=~"):
-            return False
-    return True

@@ -293,8 +293,8 @@ def live(count: int, seconds: float, history_hours: float, evaluation: int) -> d
     from harness.stack.prometheus import Prometheus
     from harness.stack.replay import ReplayServer
 
-    ours, _ = rules.rule_groups(availability_spec(count), evaluation)
-    one_group, _ = rules.spec_groups(availability_spec(count, "single"), evaluation)
+    ours = rules.spec_rules(availability_spec(count), evaluation).file_groups()
+    one_group = rules.spec_rules(availability_spec(count, "single"), evaluation).slo_groups()
     sloth = sloth_groups(availability_spec(count))
     folder = Path(tempfile.mkdtemp(prefix="bench-rules-"))
     (folder / "ours.yaml").write_text(yaml_text({"groups": ours}))
@@ -371,8 +371,8 @@ def main() -> int:
           f"({len(written)} files, {size / 1e6:.1f} MB)")
 
     spec = availability_spec(100)
-    ours, _ = rules.rule_groups(spec, 30)
-    one_group, _ = rules.spec_groups(spec, 30)
+    made = rules.spec_rules(spec, 30)
+    ours, one_group = made.file_groups(), made.slo_groups()  # the same rules, laid out two ways
     sloth = sloth_groups(spec)
     o_model, o_slo = series_per_slo(one_group)  # the same rules as ``ours``, one group per SLO
     s_model, s_slo = series_per_slo(sloth)

@@ -438,15 +438,3 @@ def spec_rules(spec: Spec, evaluation_interval: int) -> SpecRules:
         p = plan(spec, slo, evaluation_interval)
         slos.append(SloRules(p, recording_rules(p), period_rules(p), alert_rules(p)))
     return SpecRules(spec, evaluation_interval, tuple(slos))
-
-
-def spec_groups(spec: Spec, evaluation_interval: int) -> tuple[list[dict], list[SloPlan]]:
-    """``SpecRules.slo_groups`` and the plans, made anew (for tests and benchmarks of one spec)."""
-    made = spec_rules(spec, evaluation_interval)
-    return made.slo_groups(), made.plans
-
-
-def rule_groups(spec: Spec, evaluation_interval: int) -> tuple[list[dict], list[SloPlan]]:
-    """``SpecRules.file_groups`` and the plans, made anew (for tests and benchmarks of one spec)."""
-    made = spec_rules(spec, evaluation_interval)
-    return made.file_groups(), made.plans

@@ -83,7 +83,7 @@ def test_thresholds_are_written_as_exact_decimals(tmp_path):
 
 def test_every_series_and_alert_carries_service_slo_and_labels(tmp_path):
     svc = service(labels={"team": "ml"})
-    doc = yaml.safe_load(yaml_text({"groups": rules.spec_groups(spec_of(availability(min_events=20)), 30)[0]}))
+    doc = yaml.safe_load(yaml_text({"groups": rules.spec_rules(spec_of(availability(min_events=20)), 30).slo_groups()}))
     for rule in doc["groups"][0]["rules"]:
         labels = rule["labels"]
         assert labels["service"] == "svc" and labels["slo"] == "availability"
@@ -97,7 +97,7 @@ def test_every_series_and_alert_carries_service_slo_and_labels(tmp_path):
 
 
 def test_per_model_aggregation_selectors_and_exclusions():
-    groups, _ = rules.spec_groups(spec_of(availability()), 30)
+    groups = rules.spec_rules(spec_of(availability()), 30).slo_groups()
     errors = groups[0]["rules"][0]["expr"]
     assert errors.startswith("sum by (model, version) (")
     assert 'reason!~"CANCELED"' in errors and 'job="triton"' in errors
@@ -105,7 +105,7 @@ def test_per_model_aggregation_selectors_and_exclusions():
 
 
 def test_ratios_are_guarded_against_no_traffic():
-    groups, _ = rules.spec_groups(spec_of(availability()), 30)
+    groups = rules.spec_rules(spec_of(availability()), 30).slo_groups()
     for rule in groups[0]["rules"]:
         if rule.get("record", "").startswith("slo:sli_error:ratio_rate"):
             assert "> 0)" in rule["expr"], rule["expr"]
@@ -337,7 +337,8 @@ def raw_ratio_slo(**alerting) -> SLO:
 
 def test_precomputed_ratio_rules_fill_the_window_and_average_the_period():
     spec = spec_of(raw_ratio_slo(min_events=10, no_traffic_for=600))
-    groups, plans = rules.rule_groups(spec, 30)
+    made = rules.spec_rules(spec, 30)
+    groups, plans = made.file_groups(), made.plans
     fast, period = groups
     records = {r["record"]: r["expr"] for r in fast["rules"] + period["rules"] if "record" in r}
     assert rules.ERRORS + "5m" not in records and rules.EVENTS + "5m" not in records
